@@ -1,0 +1,385 @@
+/*
+ * check.c - validating a limiter's segments and every entry's invariants
+ *
+ * The invariants checked, beyond the header validation done at open:
+ *
+ *   registry   window_count in [2, CL_WINDOW_SLOTS]; every registered
+ *              length valid and distinct
+ *   policies   every defined slot has a valid name, valid numbers and a
+ *              name no other slot has
+ *   EMPTY      meta, state and key all zero
+ *   READY      key length 1..CREDLIMIT_KEY_MAX, stored as digest exactly
+ *              when longer than CREDLIMIT_KEY_INLINE_MAX, zero padding;
+ *              tag and home slot match the key's hash; within probe_limit
+ *              of its home with no EMPTY slot in between (lookups stop at
+ *              EMPTY); no other READY slot holds the same key; per-key and
+ *              last policies defined; window id 0 only for the all-zero
+ *              fresh state, else registered; counts at most the largest
+ *              max_requests and max_credits any policy ever had
+ *   CLAIMED    reported as a note: in progress, or left by a dead process
+ *              and reused by the next insert that needs the slot
+ *
+ * Counts are compared with the largest numbers ever defined rather than
+ * with the entry's current policy, because a lowered policy clamps stored
+ * counts only at the key's next decision.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <urcu/system.h>
+
+#include "handle.h"
+#include "policy.h"
+#include "shm/entry.h"
+#include "shm/pidlock.h"
+
+struct checker {
+	credlimit_t *cl;
+	credlimit_problem_fn report;
+	void *context;
+	int problems;
+};
+
+static void __attribute__((format(printf, 3, 4)))
+finding(struct checker *c, int level, const char *format, ...)
+{
+	char message[256];
+	va_list args;
+
+	if (level == CREDLIMIT_LOG_ERROR)
+		c->problems++;
+	if (c->report == NULL)
+		return;
+
+	va_start(args, format);
+	vsnprintf(message, sizeof(message), format, args);
+	va_end(args);
+	c->report(c->context, level, message);
+}
+
+static void check_registry(struct checker *c)
+{
+	const struct credlimit *cl = c->cl;
+	uint64_t count = CMM_LOAD_SHARED(cl->ctl->window_count);
+
+	if (count < 2 || count > CL_WINDOW_SLOTS) {
+		finding(c, CREDLIMIT_LOG_ERROR,
+			"window registry count %" PRIu64 " is outside 2..%d",
+			count, CL_WINDOW_SLOTS);
+		return;
+	}
+
+	for (uint64_t wid = 1; wid < count; wid++) {
+		uint64_t length;
+
+		if (cl_window_length(cl, (unsigned)wid, &length) < 0) {
+			finding(c, CREDLIMIT_LOG_ERROR,
+				"window id %" PRIu64 " has invalid length %" PRIu64
+				" ns",
+				wid, CMM_LOAD_SHARED(cl->windows[wid]));
+			continue;
+		}
+		for (uint64_t other = 1; other < wid; other++)
+			if (CMM_LOAD_SHARED(cl->windows[other]) == length)
+				finding(c, CREDLIMIT_LOG_ERROR,
+					"window ids %" PRIu64 " and %" PRIu64
+					" register the same length",
+					other, wid);
+	}
+}
+
+static void check_policies(struct checker *c)
+{
+	struct credlimit_policy_info infos[CL_POLICY_SLOTS];
+	int count = 0;
+
+	for (int id = 0; id < CL_POLICY_SLOTS; id++) {
+		struct credlimit_policy_info info;
+		int err = credlimit_policy_get(c->cl, id, &info);
+
+		if (err == -ENOENT) {
+			if (id == CREDLIMIT_POLICY_DEFAULT)
+				finding(c, CREDLIMIT_LOG_ERROR,
+					"policy 0 (default) is not defined");
+			continue;
+		}
+		if (err < 0) {
+			finding(c, CREDLIMIT_LOG_ERROR,
+				"policy %d has invalid numbers", id);
+			continue;
+		}
+		if (cl_policy_name_validate(info.name) < 0)
+			finding(c, CREDLIMIT_LOG_ERROR,
+				"policy %d has an invalid name", id);
+		for (int i = 0; i < count; i++)
+			if (strcmp(infos[i].name, info.name) == 0)
+				finding(c, CREDLIMIT_LOG_ERROR,
+					"policies %d and %d are both named %s",
+					infos[i].id, id, info.name);
+		infos[count++] = info;
+	}
+}
+
+static void check_locks(struct checker *c)
+{
+	const struct credlimit *cl = c->cl;
+	uint64_t holder = CMM_LOAD_SHARED(cl->ctl->policy_lock);
+
+	if (holder != 0 && !cl_pid_alive(holder))
+		finding(c, CREDLIMIT_LOG_INFO,
+			"policy lock held by dead process %" PRIu64
+			"; the next policy change takes it over",
+			holder);
+
+	for (int i = 0; i < CL_EVICT_LOCKS; i++) {
+		holder = CMM_LOAD_SHARED(cl->table.locks[i]);
+		if (holder != 0 && !cl_pid_alive(holder))
+			finding(c, CREDLIMIT_LOG_INFO,
+				"eviction lock %d held by dead process %" PRIu64
+				"; the next eviction takes it over",
+				i, holder);
+	}
+}
+
+static bool slot_all_zero(const struct cl_entry *e)
+{
+	if (CMM_LOAD_SHARED(e->state_lo) != 0 ||
+	    CMM_LOAD_SHARED(e->state_hi) != 0 ||
+	    CMM_LOAD_SHARED(e->last_seen_ns) != 0)
+		return false;
+	for (int i = 0; i < 4; i++)
+		if (CMM_LOAD_SHARED(e->key[i]) != 0)
+			return false;
+	return true;
+}
+
+/* Checks the key layout of a READY entry; returns false when the key
+ * words cannot be trusted for the placement checks. */
+static bool check_key(struct checker *c, uint64_t index, uint64_t meta,
+		      const uint64_t key[4])
+{
+	unsigned len = cl_meta_len(meta);
+	const uint8_t *bytes = (const uint8_t *)key;
+
+	if (len == 0) {
+		finding(c, CREDLIMIT_LOG_ERROR, "slot %" PRIu64 ": key length 0",
+			index);
+		return false;
+	}
+	if (cl_meta_hashed(meta) != (len > CREDLIMIT_KEY_INLINE_MAX)) {
+		finding(c, CREDLIMIT_LOG_ERROR,
+			"slot %" PRIu64 ": key of %u bytes %s stored as digest",
+			index, len, cl_meta_hashed(meta) ? "wrongly" : "not");
+		return false;
+	}
+	if (!cl_meta_hashed(meta)) {
+		for (unsigned i = len; i < CREDLIMIT_KEY_INLINE_MAX; i++) {
+			if (bytes[i] != 0) {
+				finding(c, CREDLIMIT_LOG_ERROR,
+					"slot %" PRIu64 ": nonzero bytes after "
+					"the key",
+					index);
+				return false;
+			}
+		}
+	}
+	return true;
+}
+
+/* Checks where a READY entry sits relative to its home slot. */
+static void check_placement(struct checker *c, uint64_t index, uint64_t meta,
+			    const uint64_t key[4])
+{
+	const struct credlimit *cl = c->cl;
+	const struct cl_table_map *t = &cl->table;
+	uint64_t hash = cl_stored_key_hash(cl->secret, meta, key);
+	uint64_t home = hash & t->mask;
+	uint64_t distance = (index - home) & t->mask;
+
+	if (cl_meta_tag(meta) != (unsigned)(hash >> CL_META_TAG_SHIFT))
+		finding(c, CREDLIMIT_LOG_ERROR,
+			"slot %" PRIu64 ": tag does not match the key's hash",
+			index);
+	if (distance >= t->probe_limit) {
+		finding(c, CREDLIMIT_LOG_ERROR,
+			"slot %" PRIu64 ": %" PRIu64 " slots from its home, "
+			"beyond the probe limit %u",
+			index, distance, t->probe_limit);
+		return;
+	}
+
+	for (uint64_t d = 0; d < distance; d++) {
+		uint64_t other = (home + d) & t->mask;
+		const struct cl_entry *e = &t->entries[other];
+		uint64_t other_meta = CMM_LOAD_SHARED(e->meta);
+		bool same = true;
+
+		if (other_meta == 0) {
+			finding(c, CREDLIMIT_LOG_ERROR,
+				"slot %" PRIu64 ": unreachable, empty slot %"
+				PRIu64 " lies before it",
+				index, other);
+			return;
+		}
+		if (cl_meta_status(other_meta) != CL_SLOT_READY ||
+		    cl_meta_key_bits(other_meta) != cl_meta_key_bits(meta))
+			continue;
+		for (int i = 0; i < 4; i++)
+			same = same && CMM_LOAD_SHARED(e->key[i]) == key[i];
+		if (same)
+			finding(c, CREDLIMIT_LOG_ERROR,
+				"slots %" PRIu64 " and %" PRIu64
+				" hold the same key",
+				other, index);
+	}
+}
+
+static void check_state(struct checker *c, uint64_t index, uint64_t meta,
+			struct cl_state_word state)
+{
+	const struct credlimit *cl = c->cl;
+	unsigned wid = cl_state_wid(state.hi);
+	int assigned = cl_meta_override(meta);
+	struct cl_params params;
+	uint64_t length;
+
+	if (assigned >= 0 && cl_policy_read(cl, assigned, &params) < 0)
+		finding(c, CREDLIMIT_LOG_ERROR,
+			"slot %" PRIu64 ": assigned policy %d is not defined",
+			index, assigned);
+	if (cl_policy_read(cl, (int)cl_meta_last_policy(meta), &params) < 0)
+		finding(c, CREDLIMIT_LOG_ERROR,
+			"slot %" PRIu64 ": policy %u of its last decision is "
+			"not defined",
+			index, cl_meta_last_policy(meta));
+
+	if (wid == 0) {
+		if (state.lo != 0 || cl_state_window(state.hi) != 0)
+			finding(c, CREDLIMIT_LOG_ERROR,
+				"slot %" PRIu64 ": fresh state with nonzero "
+				"counts",
+				index);
+		return;
+	}
+	if (cl_window_length(cl, wid, &length) < 0 ||
+	    wid >= CMM_LOAD_SHARED(cl->ctl->window_count)) {
+		finding(c, CREDLIMIT_LOG_ERROR,
+			"slot %" PRIu64 ": window id %u is not registered",
+			index, wid);
+		return;
+	}
+	if ((unsigned __int128)cl_state_window(state.hi) * length > UINT64_MAX)
+		finding(c, CREDLIMIT_LOG_ERROR,
+			"slot %" PRIu64 ": window index beyond 2^64 ns", index);
+	if (cl_state_used(state.lo) > CMM_LOAD_SHARED(cl->ctl->max_requests_ever))
+		finding(c, CREDLIMIT_LOG_ERROR,
+			"slot %" PRIu64 ": %u requests counted, above any "
+			"policy's max_requests",
+			index, cl_state_used(state.lo));
+	if (cl_state_credits(state.lo) >
+	    CMM_LOAD_SHARED(cl->ctl->max_credits_ever))
+		finding(c, CREDLIMIT_LOG_ERROR,
+			"slot %" PRIu64 ": %u credits stored, above any "
+			"policy's max_credits",
+			index, cl_state_credits(state.lo));
+}
+
+/* Checks one slot; returns true when it holds a READY entry. */
+static bool check_slot(struct checker *c, uint64_t index)
+{
+	const struct cl_table_map *t = &c->cl->table;
+	const struct cl_entry *e = &t->entries[index];
+	uint64_t meta = CMM_LOAD_SHARED(e->meta);
+	struct cl_state_word state;
+	uint64_t key[4], last_seen;
+
+	switch (cl_meta_status(meta)) {
+	case CL_SLOT_EMPTY:
+		if (meta != 0 || !slot_all_zero(e))
+			finding(c, CREDLIMIT_LOG_ERROR,
+				"slot %" PRIu64 ": empty slot holds data", index);
+		return false;
+
+	case CL_SLOT_CLAIMED:
+		finding(c, CREDLIMIT_LOG_INFO,
+			"slot %" PRIu64 ": being written by %s process %u",
+			index,
+			cl_pid_alive(cl_meta_pid(meta)) ? "live" : "dead",
+			cl_meta_pid(meta));
+		return false;
+
+	case CL_SLOT_READY:
+		break;
+
+	default:
+		finding(c, CREDLIMIT_LOG_ERROR,
+			"slot %" PRIu64 ": invalid status", index);
+		return false;
+	}
+
+	if (!cl_table_snapshot(t, index, &meta, &state, key, &last_seen)) {
+		state = cl_state_load(e);
+		if (cl_state_flags(state.hi) == CL_STATE_EVICTING)
+			finding(c, CREDLIMIT_LOG_INFO,
+				"slot %" PRIu64 ": being evicted by %s process "
+				"%u",
+				index,
+				cl_pid_alive((uint32_t)state.lo) ? "live"
+								 : "dead",
+				(unsigned)(uint32_t)state.lo);
+		else if (cl_meta_status(CMM_LOAD_SHARED(e->meta)) ==
+			 CL_SLOT_READY)
+			finding(c, CREDLIMIT_LOG_ERROR,
+				"slot %" PRIu64 ": frozen by a migration that "
+				"is not running",
+				index);
+		return false;
+	}
+
+	if (check_key(c, index, meta, key))
+		check_placement(c, index, meta, key);
+	check_state(c, index, meta, state);
+	return true;
+}
+
+int credlimit_check(credlimit_t *cl, credlimit_problem_fn report,
+		    void *context)
+{
+	struct checker c = { .cl = cl, .report = report, .context = context };
+	struct credlimit_stats stats;
+	const char *why;
+	uint64_t ready = 0;
+	int err;
+
+	if (cl == NULL)
+		return -EINVAL;
+
+	err = cl_ctl_validate(cl->ctl, cl->ctl_mapping.size, &why);
+	if (err < 0)
+		finding(&c, CREDLIMIT_LOG_ERROR, "control segment: %s", why);
+	err = cl_table_validate(cl->table.header, cl->table.mapping.size,
+				cl->ctl, cl->table.generation, &why);
+	if (err < 0)
+		finding(&c, CREDLIMIT_LOG_ERROR, "table segment: %s", why);
+	if (c.problems > 0)
+		return c.problems;
+
+	check_registry(&c);
+	check_policies(&c);
+	check_locks(&c);
+
+	for (uint64_t i = 0; i < cl->table.capacity; i++)
+		if (check_slot(&c, i))
+			ready++;
+
+	if (credlimit_stats(cl, &stats) == 0 && stats.entries != ready)
+		finding(&c, CREDLIMIT_LOG_INFO,
+			"%" PRIu64 " entries found, counters say %" PRIu64
+			" (they differ while decisions run, or after a "
+			"process died between an insert and its count)",
+			ready, stats.entries);
+	return c.problems;
+}

@@ -1,0 +1,565 @@
+/*
+ * handle.c - opening, creating, closing and removing limiters
+ *
+ * Creating a limiter makes the control segment exclusively (O_EXCL), then
+ * the generation-1 table segment, and publishes the table's magic and then
+ * the control segment's magic with release stores.  Attaching validates
+ * the control header, reads the current generation, and validates the
+ * table header against the control segment (same segment id, owner and
+ * generation) before any of its sizes is used.
+ *
+ * An attacher may meet a control segment whose creator has not finished:
+ * it is empty or has no magic yet.  It retries for up to a second, then
+ * reports the segment as it finds it, so a creator that died half-way
+ * leaves an error that names the problem ("remove it") instead of a hang.
+ *
+ * fork(): mappings are inherited, so a handle keeps working in a child.
+ * The only per-process values, the cached pid and the thread's statistics
+ * stripe, are refreshed by a pthread_atfork() child handler.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <urcu/arch.h>
+#include <urcu/system.h>
+
+#include "handle.h"
+#include "log.h"
+#include "policy.h"
+#include "shm/pidlock.h"
+
+/* Largest control segment an attacher maps before validating it. */
+#define CL_CTL_MAP_MAX (UINT64_C(1) << 24)
+
+/* Highest table generation a name can carry. */
+#define CL_GENERATION_MAX (UINT64_C(1) << 40)
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static uint32_t self_pid;
+
+static void refresh_after_fork(void)
+{
+	CMM_STORE_SHARED(self_pid, (uint32_t)getpid());
+	cl_stats_after_fork();
+}
+
+static void register_atfork(void)
+{
+	pthread_atfork(NULL, NULL, refresh_after_fork);
+	CMM_STORE_SHARED(self_pid, (uint32_t)getpid());
+}
+
+uint32_t cl_self_pid(void)
+{
+	return CMM_LOAD_SHARED(self_pid);
+}
+
+uint64_t cl_resolve_now(uint64_t now_ns)
+{
+	return now_ns == CREDLIMIT_NOW ? cl_monotonic_ns() : now_ns;
+}
+
+int cl_key_validate(const void *key, size_t key_len)
+{
+	if (key == NULL || key_len == 0)
+		return -EINVAL;
+	if (key_len > CREDLIMIT_KEY_MAX)
+		return -E2BIG;
+	return 0;
+}
+
+void credlimit_options_init(struct credlimit_options *options)
+{
+	memset(options, 0, sizeof(*options));
+	options->initial_capacity = 4096;
+	options->max_capacity = 0;
+	options->default_policy.max_requests = 60;
+	options->default_policy.window_ns = UINT64_C(60) * 1000000000;
+	options->default_policy.max_credits = 60;
+	options->default_policy.initial_credits = 0;
+	options->mode = 0600;
+	options->full_action = CREDLIMIT_FULL_DENY;
+	options->owner = (uid_t)-1;
+}
+
+static uint64_t round_up_pow2(uint64_t x)
+{
+	uint64_t p = CL_CAPACITY_MIN;
+
+	while (p < x && p < CL_CAPACITY_MAX)
+		p <<= 1;
+	return p;
+}
+
+/* Checks the options a creation uses; writes the rounded capacities. */
+static int options_validate(const struct credlimit_options *o,
+			    uint64_t *initial, uint64_t *max)
+{
+	if (o->initial_capacity == 0 || o->initial_capacity > CL_CAPACITY_MAX)
+		return -EINVAL;
+	if (o->max_capacity != 0 && o->max_capacity < o->initial_capacity)
+		return -EINVAL;
+	if (o->max_capacity > CL_CAPACITY_MAX)
+		return -EINVAL;
+	if (credlimit_policy_validate(&o->default_policy) < 0)
+		return -EINVAL;
+	if ((o->mode & ~(mode_t)0777) != 0 || (o->mode & 0600) != 0600)
+		return -EINVAL;
+	if (o->full_action != CREDLIMIT_FULL_DENY &&
+	    o->full_action != CREDLIMIT_FULL_ALLOW)
+		return -EINVAL;
+
+	*initial = round_up_pow2(o->initial_capacity);
+	*max = o->max_capacity == 0 ? *initial
+				    : round_up_pow2(o->max_capacity);
+	return 0;
+}
+
+static int fill_random(void *buf, size_t len)
+{
+	uint8_t *p = buf;
+
+	while (len > 0) {
+		ssize_t got = getrandom(p, len, 0);
+
+		if (got < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += got;
+		len -= (size_t)got;
+	}
+	return 0;
+}
+
+/* Points the handle at a validated control segment. */
+static void bind_ctl(struct credlimit *cl, struct cl_mapping *map)
+{
+	struct cl_ctl *ctl = map->addr;
+
+	cl->ctl_mapping = *map;
+	cl->ctl = ctl;
+	cl->windows = (uint64_t *)((char *)ctl + CL_CTL_WINDOWS_OFF);
+	cl->policies = (struct cl_policy *)((char *)ctl + CL_CTL_POLICIES_OFF);
+	cl->stripes = (struct cl_stripe *)((char *)ctl + CL_CTL_STATS_OFF);
+	cl->secret[0] = ctl->secret[0];
+	cl->secret[1] = ctl->secret[1];
+	cl->segment_id = ctl->segment_id;
+	cl->max_capacity = ctl->max_capacity;
+	cl->full_action = (int)ctl->full_action;
+}
+
+/* Points the handle at a validated table segment. */
+static void bind_table(struct cl_table_map *t, struct cl_mapping *map)
+{
+	struct cl_table *header = map->addr;
+
+	t->mapping = *map;
+	t->header = header;
+	t->entries = (struct cl_entry *)((char *)header + CL_TABLE_HEADER_SIZE);
+	t->locks = (uint64_t *)((char *)header + CL_TABLE_LOCKS_OFF);
+	t->capacity = header->capacity;
+	t->mask = header->capacity - 1;
+	t->probe_limit = header->probe_limit;
+	t->generation = header->generation;
+}
+
+/* Writes a new control header (all but the magic) into a zeroed mapping. */
+static int ctl_init(struct cl_ctl *ctl, uint64_t initial, uint64_t max,
+		    const struct credlimit_options *o)
+{
+	struct timespec now;
+	uint64_t random[3];
+	int err;
+
+	err = fill_random(random, sizeof(random));
+	if (err < 0)
+		return err;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	ctl->layout_version = CL_LAYOUT_VERSION;
+	ctl->header_size = sizeof(*ctl);
+	ctl->segment_size = CL_CTL_SIZE;
+	ctl->segment_id = random[0];
+	ctl->secret[0] = random[1];
+	ctl->secret[1] = random[2];
+	ctl->created_ns = (uint64_t)now.tv_sec * 1000000000u +
+			  (uint64_t)now.tv_nsec;
+	ctl->initial_capacity = initial;
+	ctl->max_capacity = max;
+	ctl->entry_size = CL_ENTRY_SIZE;
+	ctl->probe_limit = cl_probe_limit(initial);
+	ctl->full_action = (uint32_t)o->full_action;
+	ctl->window_slots = CL_WINDOW_SLOTS;
+	ctl->policy_slots = CL_POLICY_SLOTS;
+	ctl->stat_stripes = CL_STAT_STRIPES;
+	ctl->windows_off = CL_CTL_WINDOWS_OFF;
+	ctl->policies_off = CL_CTL_POLICIES_OFF;
+	ctl->stats_off = CL_CTL_STATS_OFF;
+	ctl->generation = 1;
+	cl_policy_init_segment(ctl, &o->default_policy);
+	return 0;
+}
+
+static void ctl_publish(struct cl_ctl *ctl)
+{
+	/* Publishes the header, registry, policy 0 and the table's magic;
+	 * pairs with cmm_smp_rmb() in cl_ctl_validate(). */
+	cmm_smp_wmb();
+	CMM_STORE_SHARED(ctl->magic, CL_CTL_MAGIC);
+}
+
+static int create_private(struct credlimit *cl,
+			  const struct credlimit_options *o)
+{
+	struct cl_mapping ctl_map, table_map;
+	uint64_t initial, max;
+	int err;
+
+	err = options_validate(o, &initial, &max);
+	if (err < 0)
+		return err;
+
+	err = cl_segment_create_anonymous(CL_CTL_SIZE, &ctl_map);
+	if (err < 0)
+		return err;
+	/* An anonymous table cannot be replaced across processes, so a
+	 * private limiter keeps its initial capacity. */
+	err = ctl_init(ctl_map.addr, initial, initial, o);
+	if (err < 0)
+		goto fail_unmap_ctl;
+
+	err = cl_segment_create_anonymous(cl_table_size(initial), &table_map);
+	if (err < 0)
+		goto fail_unmap_ctl;
+	cl_table_init(table_map.addr, ctl_map.addr, 1, initial);
+	ctl_publish(ctl_map.addr);
+
+	cl->private_limiter = true;
+	cl->owner = geteuid();
+	cl->mode = 0600;
+	bind_ctl(cl, &ctl_map);
+	bind_table(&cl->table, &table_map);
+	return 0;
+
+fail_unmap_ctl:
+	cl_segment_unmap(&ctl_map);
+	return err;
+}
+
+static int create_named(struct credlimit *cl, const struct credlimit_options *o)
+{
+	char ctl_name[CL_SHM_NAME_MAX + 1];
+	char table_name[CL_SHM_NAME_MAX + 1];
+	struct cl_mapping ctl_map, table_map;
+	uint64_t initial, max;
+	int err;
+
+	err = options_validate(o, &initial, &max);
+	if (err < 0)
+		return err;
+
+	cl_shm_name(ctl_name, cl->name, 0);
+	cl_shm_name(table_name, cl->name, 1);
+
+	err = cl_segment_create(ctl_name, CL_CTL_SIZE, o->mode, &ctl_map);
+	if (err < 0)
+		return err;
+	err = ctl_init(ctl_map.addr, initial, max, o);
+	if (err < 0)
+		goto fail_remove_ctl;
+
+	/* A table left by an earlier limiter of this name whose removal
+	 * did not finish would make the exclusive create fail: remove it
+	 * once (only our own user's segment can be removed). */
+	err = cl_segment_create(table_name, cl_table_size(initial), o->mode,
+				&table_map);
+	if (err == -EEXIST && shm_unlink(table_name) == 0) {
+		cl_log(cl, CREDLIMIT_LOG_WARNING,
+		       "removed stale table segment %s", table_name);
+		err = cl_segment_create(table_name, cl_table_size(initial),
+					o->mode, &table_map);
+	}
+	if (err < 0)
+		goto fail_remove_ctl;
+
+	cl_table_init(table_map.addr, ctl_map.addr, 1, initial);
+	ctl_publish(ctl_map.addr);
+
+	cl->owner = geteuid();
+	cl->mode = o->mode & 0777;
+	bind_ctl(cl, &ctl_map);
+	bind_table(&cl->table, &table_map);
+	return 0;
+
+fail_remove_ctl:
+	cl_segment_unmap(&ctl_map);
+	shm_unlink(ctl_name);
+	return err;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { .tv_sec = 0, .tv_nsec = ms * 1000000 };
+
+	nanosleep(&ts, NULL);
+}
+
+/* Attaches and validates the control segment, waiting up to a second
+ * for a creator that has not published it yet. */
+static int attach_ctl(struct credlimit *cl, uid_t owner, bool any_owner,
+		      struct cl_mapping *map)
+{
+	char ctl_name[CL_SHM_NAME_MAX + 1];
+	const char *why = "";
+	int err;
+
+	cl_shm_name(ctl_name, cl->name, 0);
+	for (int tries = 0;; tries++) {
+		bool unfinished = false;
+
+		/* A minimum of 1 byte: an empty segment (not yet sized by
+		 * its creator) fails here, a truncated one in validation. */
+		err = cl_segment_attach(ctl_name, cl->rdonly, owner, any_owner,
+					1, CL_CTL_MAP_MAX, map, &cl->owner,
+					&cl->mode);
+		if (err == 0) {
+			const struct cl_ctl *ctl = map->addr;
+
+			err = cl_ctl_validate(ctl, map->size, &why);
+			unfinished = err == -EPROTO &&
+				     CMM_LOAD_SHARED(ctl->magic) == 0;
+			if (err < 0)
+				cl_segment_unmap(map);
+		} else {
+			why = "cannot open or map the control segment";
+			unfinished = err == -ENODATA;
+			if (unfinished)
+				why = "control segment is empty";
+		}
+
+		if (!unfinished || tries >= 1000)
+			break;
+		sleep_ms(1);
+	}
+
+	if (err < 0)
+		cl_log(cl, CREDLIMIT_LOG_ERROR, "%s: %s: %s", ctl_name, why,
+		       credlimit_strerror(err));
+	return err;
+}
+
+/* Attaches and validates the current table generation. */
+static int attach_table(struct credlimit *cl)
+{
+	char table_name[CL_SHM_NAME_MAX + 1];
+	struct cl_mapping map;
+	uint64_t generation;
+	uid_t uid;
+	mode_t mode;
+	const char *why = "cannot open or map the table segment";
+	int err;
+
+	for (int tries = 0;; tries++) {
+		generation = CMM_LOAD_SHARED(cl->ctl->generation);
+		if (generation == 0 || generation > CL_GENERATION_MAX) {
+			cl_log(cl, CREDLIMIT_LOG_ERROR,
+			       "control segment of %s names invalid table "
+			       "generation %" PRIu64, cl->name, generation);
+			return -EBADMSG;
+		}
+
+		cl_shm_name(table_name, cl->name, generation);
+		err = cl_segment_attach(table_name, cl->rdonly, cl->owner, false,
+					CL_TABLE_HEADER_SIZE,
+					cl_table_size(cl->max_capacity), &map,
+					&uid, &mode);
+		if (err == 0) {
+			err = cl_table_validate(map.addr, map.size, cl->ctl,
+						generation, &why);
+			if (err == 0)
+				break;
+			cl_segment_unmap(&map);
+		}
+
+		/* The generation may have moved on while we opened it. */
+		if (generation == CMM_LOAD_SHARED(cl->ctl->generation) ||
+		    tries >= 100) {
+			cl_log(cl, CREDLIMIT_LOG_ERROR, "%s: %s: %s",
+			       table_name, why, credlimit_strerror(err));
+			return err;
+		}
+	}
+
+	bind_table(&cl->table, &map);
+	return 0;
+}
+
+static int attach_named(struct credlimit *cl, const struct credlimit_options *o,
+			bool any_owner)
+{
+	struct cl_mapping ctl_map;
+	uid_t owner = o->owner == (uid_t)-1 ? geteuid() : o->owner;
+	int err;
+
+	err = attach_ctl(cl, owner, any_owner, &ctl_map);
+	if (err < 0)
+		return err;
+	bind_ctl(cl, &ctl_map);
+
+	err = attach_table(cl);
+	if (err < 0) {
+		cl_segment_unmap(&cl->ctl_mapping);
+		cl->ctl = NULL;
+	}
+	return err;
+}
+
+int credlimit_open(const char *name, unsigned flags,
+		   const struct credlimit_options *options, credlimit_t **out)
+{
+	const unsigned known = CREDLIMIT_OPEN_CREATE | CREDLIMIT_OPEN_EXCL |
+			       CREDLIMIT_OPEN_RDONLY | CREDLIMIT_OPEN_ANY_OWNER;
+	struct credlimit_options defaults;
+	struct credlimit *cl;
+	bool create = flags & CREDLIMIT_OPEN_CREATE;
+	int err;
+
+	if (out == NULL)
+		return -EINVAL;
+	*out = NULL;
+
+	if ((flags & ~known) != 0 ||
+	    ((flags & CREDLIMIT_OPEN_EXCL) && !create) ||
+	    ((flags & CREDLIMIT_OPEN_RDONLY) && create) ||
+	    (name == NULL && !create))
+		return -EINVAL;
+	if (name != NULL) {
+		err = cl_name_validate(name);
+		if (err < 0)
+			return err;
+	}
+	if (options == NULL) {
+		credlimit_options_init(&defaults);
+		options = &defaults;
+	}
+
+	cl = calloc(1, sizeof(*cl));
+	if (cl == NULL)
+		return -ENOMEM;
+	cl->rdonly = flags & CREDLIMIT_OPEN_RDONLY;
+	cl->log = options->log;
+	cl->log_context = options->log_context;
+	if (name != NULL)
+		memcpy(cl->name, name, strlen(name) + 1);
+	pthread_once(&atfork_once, register_atfork);
+
+	if (name == NULL) {
+		err = create_private(cl, options);
+	} else if (create) {
+		err = create_named(cl, options);
+		if (err == -EEXIST && !(flags & CREDLIMIT_OPEN_EXCL))
+			err = attach_named(cl, options,
+					   flags & CREDLIMIT_OPEN_ANY_OWNER);
+	} else {
+		err = attach_named(cl, options,
+				   flags & CREDLIMIT_OPEN_ANY_OWNER);
+	}
+
+	if (err < 0) {
+		free(cl);
+		return err;
+	}
+	*out = cl;
+	return 0;
+}
+
+int credlimit_close(credlimit_t *cl)
+{
+	if (cl == NULL)
+		return 0;
+	cl_segment_unmap(&cl->table.mapping);
+	cl_segment_unmap(&cl->ctl_mapping);
+	free(cl);
+	return 0;
+}
+
+const char *credlimit_name(const credlimit_t *cl)
+{
+	return cl == NULL ? "" : cl->name;
+}
+
+/* Returns true when `entry` is "credlimit.NAME.g" followed by digits. */
+static bool is_table_of(const char *entry, const char *name)
+{
+	size_t name_len = strlen(name);
+	const char *rest;
+
+	if (strncmp(entry, "credlimit.", 10) != 0 ||
+	    strncmp(entry + 10, name, name_len) != 0)
+		return false;
+
+	rest = entry + 10 + name_len;
+	if (rest[0] != '.' || rest[1] != 'g' || rest[2] == '\0')
+		return false;
+	for (rest += 2; *rest != '\0'; rest++)
+		if (*rest < '0' || *rest > '9')
+			return false;
+	return true;
+}
+
+int credlimit_unlink(const char *name)
+{
+	char shm_name[CL_SHM_NAME_MAX + 1];
+	bool removed_any = false;
+	int err;
+	DIR *dir;
+
+	err = cl_name_validate(name);
+	if (err < 0)
+		return err;
+
+	cl_shm_name(shm_name, name, 0);
+	if (shm_unlink(shm_name) == 0)
+		removed_any = true;
+	else
+		err = -errno;
+
+	/* Table generations are found by listing the directory that backs
+	 * POSIX shared memory on Linux; without it, try generation 1. */
+	dir = opendir("/dev/shm");
+	if (dir == NULL) {
+		cl_shm_name(shm_name, name, 1);
+		if (shm_unlink(shm_name) == 0)
+			removed_any = true;
+	} else {
+		char table_name[NAME_MAX + 2];
+		struct dirent *de;
+
+		while ((de = readdir(dir)) != NULL) {
+			if (!is_table_of(de->d_name, name))
+				continue;
+			snprintf(table_name, sizeof(table_name), "/%s",
+				 de->d_name);
+			if (shm_unlink(table_name) == 0)
+				removed_any = true;
+			else if (err == -ENOENT)
+				err = -errno;
+		}
+		closedir(dir);
+	}
+
+	return removed_any ? 0 : err;
+}

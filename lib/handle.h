@@ -1,0 +1,63 @@
+/*
+ * handle.h - the per-process handle on a limiter
+ *
+ * The handle lives in process memory and is never shared: it holds this
+ * process's mappings and validated local copies of every immutable value
+ * of the control segment that addressing depends on.  Shared, mutable
+ * state is only ever reached through the mapped structures of
+ * shm/layout.h.
+ */
+#ifndef CREDLIMIT_HANDLE_H
+#define CREDLIMIT_HANDLE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "credlimit.h"
+#include "shm/layout.h"
+#include "shm/segment.h"
+#include "shm/table.h"
+
+struct credlimit {
+	char name[CREDLIMIT_NAME_MAX + 1]; /* "" for a private limiter */
+	bool rdonly;
+	bool private_limiter;
+
+	struct cl_mapping ctl_mapping;
+	struct cl_ctl *ctl;
+	uint64_t *windows;          /* CL_WINDOW_SLOTS window lengths, ns */
+	struct cl_policy *policies; /* CL_POLICY_SLOTS */
+	struct cl_stripe *stripes;  /* CL_STAT_STRIPES */
+
+	/* Local copies of immutable control fields. */
+	uint64_t secret[2];
+	uint64_t segment_id;
+	uint64_t max_capacity; /* slots */
+	int full_action;
+	uid_t owner;  /* owner of the control segment */
+	mode_t mode;  /* its permission bits */
+
+	struct cl_table_map table; /* current generation */
+
+	credlimit_log_fn log;
+	void *log_context;
+};
+
+/* The calling process's pid, cached so decisions need no system call;
+ * refreshed in fork() children. */
+uint32_t cl_self_pid(void);
+
+/* Returns the time to use: now_ns, or CLOCK_MONOTONIC for CREDLIMIT_NOW. */
+uint64_t cl_resolve_now(uint64_t now_ns);
+
+/* Checks a key argument: -EINVAL for NULL or empty, -E2BIG for too long. */
+int cl_key_validate(const void *key, size_t key_len);
+
+/* Statistics stripe of the calling thread. */
+struct cl_stripe *cl_stripe_of_thread(struct credlimit *cl);
+
+/* Called in the child after fork(), from handle.c's atfork handler. */
+void cl_stats_after_fork(void);
+
+#endif /* CREDLIMIT_HANDLE_H */

@@ -1,0 +1,77 @@
+/*
+ * stats.c - statistics counters striped over cache lines
+ *
+ * Every decision adds to a counter.  One shared counter would bounce a
+ * cache line between all cores on every request, so the control segment
+ * has CL_STAT_STRIPES lines of counters and each thread adds to the line
+ * its thread id hashes to.  Readers sum the stripes one by one, so a sum
+ * taken while decisions run is a mix of slightly different instants.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <unistd.h>
+
+#include <urcu/system.h>
+
+#include "handle.h"
+#include "shm/entry.h"
+
+static __thread unsigned thread_stripe = UINT_MAX;
+
+struct cl_stripe *cl_stripe_of_thread(struct credlimit *cl)
+{
+	if (thread_stripe >= CL_STAT_STRIPES) {
+		/* Fibonacci hashing spreads consecutive thread ids. */
+		uint64_t tid = (uint64_t)gettid();
+
+		thread_stripe = (unsigned)((tid * UINT64_C(0x9e3779b97f4a7c15)) >>
+					   58) % CL_STAT_STRIPES;
+	}
+	return &cl->stripes[thread_stripe];
+}
+
+void cl_stats_after_fork(void)
+{
+	thread_stripe = UINT_MAX;
+}
+
+int credlimit_stats(credlimit_t *cl, struct credlimit_stats *out)
+{
+	struct credlimit_stats s = { 0 };
+	uint64_t removals = 0;
+
+	if (cl == NULL || out == NULL)
+		return -EINVAL;
+
+	for (int i = 0; i < CL_STAT_STRIPES; i++) {
+		const struct cl_stripe *st = &cl->stripes[i];
+
+		s.allowed += CMM_LOAD_SHARED(st->allowed);
+		s.denied += CMM_LOAD_SHARED(st->denied);
+		s.credits_spent += CMM_LOAD_SHARED(st->credits_spent);
+		s.inserts += CMM_LOAD_SHARED(st->inserts);
+		removals += CMM_LOAD_SHARED(st->removals);
+		s.evictions += CMM_LOAD_SHARED(st->evictions);
+		s.full_events += CMM_LOAD_SHARED(st->full_events);
+		s.recoveries += CMM_LOAD_SHARED(st->recoveries);
+	}
+	s.entries = s.inserts >= removals ? s.inserts - removals : 0;
+
+	s.capacity = cl->table.capacity;
+	s.max_capacity = cl->max_capacity;
+	s.generation = cl->table.generation;
+	s.probe_limit = cl->table.probe_limit;
+	s.segment_bytes = cl->ctl_mapping.size + cl->table.mapping.size;
+	s.full_action = cl->full_action;
+	s.policies = credlimit_policy_list(cl, NULL, 0);
+	if (s.policies < 0)
+		return s.policies;
+	s.windows = (int)CMM_LOAD_SHARED(cl->ctl->window_count) - 1;
+	if (s.windows < 0 || s.windows >= CL_WINDOW_SLOTS)
+		return -EBADMSG;
+	s.mode = cl->mode;
+	s.owner = cl->owner;
+
+	*out = s;
+	return 0;
+}

@@ -1,0 +1,130 @@
+/*
+ * table.h - the open-addressing customer table in a table segment
+ *
+ * Keys live in a power-of-two array of 64-byte entries, at most
+ * probe_limit slots after their home slot (linear probing).  This layer
+ * finds, inserts and evicts entries; it never interprets a customer's
+ * counts, which is the caller's business (lib/decide.c): eviction asks the
+ * caller to classify candidates through struct cl_victim_ops.
+ */
+#ifndef CREDLIMIT_SHM_TABLE_H
+#define CREDLIMIT_SHM_TABLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "shm/entry.h"
+#include "shm/segment.h"
+
+/* One table generation as mapped by this process.  Every field is a
+ * validated local copy: nothing here is re-read from shared memory. */
+struct cl_table_map {
+	struct cl_mapping mapping;
+	struct cl_table *header;
+	struct cl_entry *entries;
+	uint64_t *locks;       /* CL_EVICT_LOCKS eviction lock words */
+	uint64_t capacity;     /* slots */
+	uint64_t mask;         /* capacity - 1 */
+	uint32_t probe_limit;  /* slots examined per lookup */
+	uint64_t generation;
+};
+
+/*
+ * A key prepared for lookups: its hash and the 32 bytes an entry stores.
+ * Keys of up to CREDLIMIT_KEY_INLINE_MAX bytes are stored verbatim, padded
+ * with zeros.  Longer keys are stored as a 16-byte keyed SipHash-2-4 digest
+ * followed by their first 16 bytes (for display); the digest also gives
+ * their hash.
+ */
+struct cl_key {
+	size_t len;         /* bytes of the original key */
+	bool hashed;        /* stored as digest + prefix */
+	uint64_t hash;      /* home slot = hash & mask */
+	unsigned tag;       /* 6 bits of hash kept in the meta word */
+	uint64_t stored[4]; /* the entry's key words */
+};
+
+/* Prepares key[0 .. len) for lookups with the limiter's secret. */
+void cl_key_prepare(struct cl_key *k, const uint64_t secret[2],
+		    const void *key, size_t len);
+
+/* A located entry and the values read from it. */
+struct cl_slot {
+	struct cl_entry *entry;
+	uint64_t index;
+	uint64_t meta;
+	struct cl_state_word state; /* consistent, loaded after meta */
+};
+
+/* What cl_table_get_slot() did, as flags. */
+enum {
+	CL_SLOT_INSERTED = 1u << 0,  /* the key had no entry */
+	CL_SLOT_EVICTED = 1u << 1,   /* another key was evicted for it */
+	CL_SLOT_RECOVERED = 1u << 2, /* a dead process's claim was reused */
+};
+
+/* Victim classes, best first. */
+enum cl_victim_class {
+	CL_VICTIM_NONE = 0,
+	CL_VICTIM_FRESH = 1, /* indistinguishable from a new customer */
+	CL_VICTIM_IDLE = 2,  /* idle for at least two of its windows */
+};
+
+/* Caller's judgment of eviction candidates. */
+struct cl_victim_ops {
+	/*
+	 * Classifies a READY entry without a per-key policy whose live state
+	 * is `state`, last seen at last_seen_ns, at time now_ns.
+	 */
+	enum cl_victim_class (*classify)(void *context, uint64_t meta,
+					 struct cl_state_word state,
+					 uint64_t last_seen_ns,
+					 uint64_t now_ns);
+	void *context;
+};
+
+/* Internal result: the entry was frozen by a migration to a newer table
+ * generation; the caller must follow the generation and retry. */
+#define CL_EMOVED 4096
+
+/*
+ * Finds the READY entry of key k.  Returns 0 with *out filled, -ENOENT, or
+ * -EBUSY when the entry stayed mid-eviction by a live process for over a
+ * second, or CL_EMOVED.  Works on read-only mappings, except that it
+ * finishes the eviction of a dead evicter (which needs write access: a
+ * read-only caller waits instead, up to the same timeout).
+ */
+int cl_table_find(struct cl_table_map *t, const struct cl_key *k,
+		  bool writable, struct cl_slot *out);
+
+/*
+ * Finds the entry of key k, inserting it when missing: into the first
+ * empty slot of its probe sequence, else by evicting the best victim that
+ * ops accepts.  A new entry has a fresh state, last_seen_ns = now_ns and
+ * `policy` as policy of its last decision.  `pid` is the caller's pid.
+ *
+ * Returns 0 with *out filled and *events set to CL_SLOT_* flags, -ENOSPC
+ * when no slot can be freed, -EBUSY when a live process kept a claim or
+ * eviction in the way for over a second, or CL_EMOVED.
+ */
+int cl_table_get_slot(struct cl_table_map *t, const struct cl_key *k,
+		      uint64_t now_ns, unsigned policy, uint32_t pid,
+		      const struct cl_victim_ops *ops, struct cl_slot *out,
+		      unsigned *events);
+
+/*
+ * Loads a consistent snapshot of slot `index` for iteration: returns true
+ * with *meta, *state, key[] and *last_seen_ns when the slot is READY and
+ * live, false otherwise.
+ */
+bool cl_table_snapshot(const struct cl_table_map *t, uint64_t index,
+		       uint64_t *meta, struct cl_state_word *state,
+		       uint64_t key[4], uint64_t *last_seen_ns);
+
+/* Recomputes the stored key words' home slot; valid only for verbatim
+ * keys (meta without CL_META_HASHED) and digests. */
+uint64_t cl_stored_key_hash(const uint64_t secret[2], uint64_t meta,
+			    const uint64_t key[4]);
+
+#endif /* CREDLIMIT_SHM_TABLE_H */
