@@ -24,7 +24,8 @@
  * (allowed or denied) is a successful call: it is reported in struct
  * credlimit_result, never as an error.  Out-parameters are written on
  * success only, unless a function says otherwise.  Times are uint64_t
- * nanoseconds on CLOCK_MONOTONIC unless the caller passes its own.
+ * nanoseconds on CLOCK_MONOTONIC unless the caller passes its own, and
+ * every now_ns parameter accepts CREDLIMIT_NOW to read that clock.
  *
  * Threads and processes.  A handle may be used by any number of threads at
  * once, and by the children of a process that fork()s after opening it.
@@ -63,8 +64,9 @@ extern "C" {
 	 CREDLIMIT_VERSION_PATCH)
 #define CREDLIMIT_VERSION_STRING "0.1.0"
 
-/* Longest limiter name, in bytes.  Names use [A-Za-z0-9._-] and may not
- * start with '.'. */
+/* Longest limiter name, in bytes.  Names use [A-Za-z0-9._-], may not
+ * start with '.', and may not end in ".g" and digits (the suffix of table
+ * segments). */
 #define CREDLIMIT_NAME_MAX 200
 
 /* Longest key, in bytes.  Keys are arbitrary bytes, NUL included. */
@@ -139,9 +141,17 @@ enum {
 	CREDLIMIT_RESULT_UNTRACKED = 1u << 1,
 	/* The table had no room: the full-table action denied the request. */
 	CREDLIMIT_RESULT_FULL = 1u << 2,
+	/* With NEW: another key's entry was evicted to make room. */
+	CREDLIMIT_RESULT_EVICTED = 1u << 3,
 };
 
-/* Outcome of one decision.  Counts are after the decision. */
+/*
+ * Outcome of one decision.  Counts are after the decision.  Under
+ * CREDLIMIT_RESULT_FULL or CREDLIMIT_RESULT_UNTRACKED nothing was stored:
+ * the counts are those of a new customer making this request, and a FULL
+ * denial's retry_after_ns is the end of the current window, when idle
+ * entries may have become evictable.
+ */
 struct credlimit_result {
 	int verdict;             /* enum credlimit_verdict */
 	unsigned flags;          /* CREDLIMIT_RESULT_* */
@@ -211,12 +221,13 @@ struct credlimit_options {
 	/* Numbers of policy 0, "default".  Default 60 requests per minute,
 	 * 60 credits, 0 initial credits. */
 	struct credlimit_policy default_policy;
-	/* Permissions of the segments.  Default 0600. */
+	/* Permissions of the segments, at most 0777 and including 0600
+	 * (the creator must read and write them).  Default 0600. */
 	mode_t mode;
 	/* enum credlimit_full_action.  Default CREDLIMIT_FULL_DENY. */
 	int full_action;
-	/* User that an existing segment must belong to.  Default: the
-	 * effective user id. */
+	/* User that an existing segment must belong to; (uid_t)-1, the
+	 * default, means the effective user id. */
 	uid_t owner;
 	credlimit_log_fn log; /* NULL: no logging */
 	void *log_context;
@@ -311,7 +322,9 @@ CREDLIMIT_API int credlimit_policy_validate(const struct credlimit_policy *p);
  * CREDLIMIT_OPEN_CREATE makes a private limiter: anonymous shared memory
  * that only this process and its later children see.
  *
- * options may be NULL for the defaults.  On success *out is a new handle
+ * options may be NULL for the defaults; with CREDLIMIT_OPEN_CREATE they
+ * are validated even when the limiter exists and they go unused.  On
+ * success *out is a new handle
  * that the caller releases with credlimit_close(); on failure *out is NULL.
  * A handle stays valid in children fork()ed after this call.
  *
@@ -342,6 +355,10 @@ CREDLIMIT_API int credlimit_unlink(const char *name);
 
 /* Returns the name the handle was opened with ("" for a private one). */
 CREDLIMIT_API const char *credlimit_name(const credlimit_t *cl);
+
+/* Returns true when credlimit_open() created the limiter, false when it
+ * attached to an existing one. */
+CREDLIMIT_API bool credlimit_created(const credlimit_t *cl);
 
 /*
  * Decides one request of cost for key under the default policy at the
@@ -423,7 +440,8 @@ CREDLIMIT_API int credlimit_set_credits(credlimit_t *cl, const void *key,
  * CREDLIMIT_POLICY_NONE.  The assignment wins over the policy a caller
  * names, and the key keeps its counts: they are clamped to the new numbers
  * at its next decision.  Inserts the key when it has no entry (not for
- * CREDLIMIT_POLICY_NONE).  An assigned key is never evicted.
+ * CREDLIMIT_POLICY_NONE), last seen at the current CLOCK_MONOTONIC time.
+ * An assigned key is never evicted.
  * Errors: -EINVAL, -E2BIG, -EROFS, -ENOENT (no such policy, or NONE for a
  * key without entry), -EBUSY, -ENOSPC.
  */

@@ -200,8 +200,12 @@ static void count_verdict(struct cl_stripe *st,
 	}
 }
 
-/* Decides for a key that found no room: the full-table action. */
-static void decide_full(struct credlimit *cl, const struct cl_params *params,
+/*
+ * Decides for a key that has no entry and gets none: the request can never
+ * fit (nothing is stored for it), or the table has no room (the full-table
+ * action applies).  The numbers are those of a new customer.
+ */
+static void decide_untracked(struct credlimit *cl, const struct cl_params *params,
 			int policy, uint64_t cost, uint64_t now_ns,
 			struct credlimit_result *r)
 {
@@ -265,7 +269,7 @@ static int decide(struct credlimit *cl, int policy, const void *key,
 			err = cl_table_find(&cl->table, &k, true, &slot);
 			events = 0;
 			if (err == -ENOENT) {
-				decide_full(cl, &requested, policy, cost,
+				decide_untracked(cl, &requested, policy, cost,
 					    now_ns, result);
 				return 0;
 			}
@@ -276,7 +280,7 @@ static int decide(struct credlimit *cl, int policy, const void *key,
 		}
 
 		if (err == -ENOSPC) {
-			decide_full(cl, &requested, policy, cost, now_ns,
+			decide_untracked(cl, &requested, policy, cost, now_ns,
 				    result);
 			return 0;
 		}
@@ -306,11 +310,17 @@ static int decide(struct credlimit *cl, int policy, const void *key,
 		break;
 	}
 
-	touch_entry(&slot, now_ns, applied);
+	/* A cost that can never fit is not a decision on the entry. */
+	if (r.verdict != CREDLIMIT_DENIED_NEVER)
+		touch_entry(&slot, now_ns, applied);
 	count_verdict(cl_stripe_of_thread(cl), &r, spent);
 
 	r.policy = applied;
-	r.flags = (events & CL_SLOT_INSERTED) ? CREDLIMIT_RESULT_NEW : 0;
+	r.flags = 0;
+	if (events & CL_SLOT_INSERTED)
+		r.flags |= CREDLIMIT_RESULT_NEW;
+	if (events & CL_SLOT_EVICTED)
+		r.flags |= CREDLIMIT_RESULT_EVICTED;
 	*result = r;
 	return 0;
 }

@@ -51,7 +51,8 @@ const char *credlimit_strerror(int error)
 	case -ENFILE:
 		return "too many open files";
 	default:
-		if (error < 0 && strerrordesc_np(-error) != NULL)
+		if (error < 0 && error > -4096 &&
+		    strerrordesc_np(-error) != NULL)
 			return strerrordesc_np(-error);
 		return "unknown error";
 	}

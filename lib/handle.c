@@ -248,6 +248,7 @@ static int create_private(struct credlimit *cl,
 	ctl_publish(ctl_map.addr);
 
 	cl->private_limiter = true;
+	cl->created = true;
 	cl->owner = geteuid();
 	cl->mode = 0600;
 	bind_ctl(cl, &ctl_map);
@@ -298,6 +299,7 @@ static int create_named(struct credlimit *cl, const struct credlimit_options *o)
 	cl_table_init(table_map.addr, ctl_map.addr, 1, initial);
 	ctl_publish(ctl_map.addr);
 
+	cl->created = true;
 	cl->owner = geteuid();
 	cl->mode = o->mode & 0777;
 	bind_ctl(cl, &ctl_map);
@@ -499,6 +501,11 @@ int credlimit_close(credlimit_t *cl)
 const char *credlimit_name(const credlimit_t *cl)
 {
 	return cl == NULL ? "" : cl->name;
+}
+
+bool credlimit_created(const credlimit_t *cl)
+{
+	return cl != NULL && cl->created;
 }
 
 /* Returns true when `entry` is "credlimit.NAME.g" followed by digits. */

@@ -23,6 +23,7 @@ struct credlimit {
 	char name[CREDLIMIT_NAME_MAX + 1]; /* "" for a private limiter */
 	bool rdonly;
 	bool private_limiter;
+	bool created; /* this open created the segments */
 
 	struct cl_mapping ctl_mapping;
 	struct cl_ctl *ctl;

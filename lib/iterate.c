@@ -83,7 +83,7 @@ int credlimit_lookup(credlimit_t *cl, const void *key, size_t key_len,
 		return err;
 
 	cl_key_prepare(&k, cl->secret, key, key_len);
-	for (;;) {
+	for (int tries = 0; tries < 1000; tries++) {
 		uint64_t meta, last_seen;
 		uint64_t stored[4];
 		struct cl_state_word state;
@@ -105,6 +105,7 @@ int credlimit_lookup(credlimit_t *cl, const void *key, size_t key_len,
 		return entry_describe(cl, meta, state, stored, last_seen,
 				      cl_resolve_now(now_ns), entry);
 	}
+	return -EBUSY;
 }
 
 int credlimit_foreach(credlimit_t *cl, uint64_t now_ns, credlimit_entry_fn fn,

@@ -239,6 +239,7 @@ void cl_policy_init_segment(struct cl_ctl *ctl, const struct credlimit_policy *p
 int credlimit_policy_define(credlimit_t *cl, const char *name,
 			    const struct credlimit_policy *policy)
 {
+	bool new_slot;
 	int wid;
 	int id;
 	int err;
@@ -254,14 +255,11 @@ int credlimit_policy_define(credlimit_t *cl, const char *name,
 	if (err < 0)
 		return err;
 
-	wid = window_register(cl, policy->window_ns);
-	if (wid < 0) {
-		err = wid;
-		goto out_unlock;
-	}
-
+	/* Find the slot before registering the window length, so a define
+	 * that fails changes nothing. */
 	id = find_slot(cl, name);
-	if (id < 0) {
+	new_slot = id < 0;
+	if (new_slot) {
 		for (id = 0; id < CL_POLICY_SLOTS; id++)
 			if (!slot_defined(&cl->policies[id]))
 				break;
@@ -269,6 +267,15 @@ int credlimit_policy_define(credlimit_t *cl, const char *name,
 			err = -ENOSPC;
 			goto out_unlock;
 		}
+	}
+
+	wid = window_register(cl, policy->window_ns);
+	if (wid < 0) {
+		err = wid;
+		goto out_unlock;
+	}
+
+	if (new_slot) {
 		memset(cl->policies[id].name, 0, sizeof(cl->policies[id].name));
 		memcpy(cl->policies[id].name, name, strlen(name));
 	}

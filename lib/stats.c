@@ -9,7 +9,6 @@
  */
 #include <errno.h>
 #include <limits.h>
-#include <unistd.h>
 
 #include <urcu/system.h>
 
@@ -21,10 +20,14 @@ static __thread unsigned thread_stripe = UINT_MAX;
 struct cl_stripe *cl_stripe_of_thread(struct credlimit *cl)
 {
 	if (thread_stripe >= CL_STAT_STRIPES) {
-		/* Fibonacci hashing spreads consecutive thread ids. */
-		uint64_t tid = (uint64_t)gettid();
+		/* The address of a thread-local variable differs between the
+		 * threads of a process and the pid between processes, so
+		 * their mix tells threads apart without a system call.
+		 * Fibonacci hashing spreads the bits over the stripes. */
+		uint64_t id = (uint64_t)(uintptr_t)&thread_stripe ^
+			      (uint64_t)cl_self_pid() << 32;
 
-		thread_stripe = (unsigned)((tid * UINT64_C(0x9e3779b97f4a7c15)) >>
+		thread_stripe = (unsigned)((id * UINT64_C(0x9e3779b97f4a7c15)) >>
 					   58) % CL_STAT_STRIPES;
 	}
 	return &cl->stripes[thread_stripe];

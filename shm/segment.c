@@ -25,6 +25,19 @@
 #include "credlimit.h"
 #include "segment.h"
 
+/* Returns true when name[0 .. len) ends in ".g" and one or more digits. */
+static bool ends_like_generation(const char *name, size_t len)
+{
+	size_t digits = 0;
+
+	while (digits < len && name[len - 1 - digits] >= '0' &&
+	       name[len - 1 - digits] <= '9')
+		digits++;
+
+	return digits > 0 && len >= digits + 2 &&
+	       name[len - digits - 1] == 'g' && name[len - digits - 2] == '.';
+}
+
 int cl_name_validate(const char *name)
 {
 	size_t len;
@@ -44,6 +57,11 @@ int cl_name_validate(const char *name)
 		      c == '-'))
 			return -EINVAL;
 	}
+
+	/* "/credlimit.NAME.gN" is a table segment of limiter NAME, so a
+	 * limiter called "NAME.gN" would share a file with it. */
+	if (ends_like_generation(name, len))
+		return -EINVAL;
 	return 0;
 }
 
