@@ -1,0 +1,63 @@
+#!/bin/sh
+# manpage.sh - limitctl.1 renders without warnings and documents every
+# command, every option of the --help texts and every exit status
+
+. "$TOP_SRCDIR/tests/limitctl/common.sh"
+
+PAGE=$TOP_SRCDIR/tools/limitctl.1
+
+if command -v groff >/dev/null 2>&1; then
+	groff -man -Tutf8 -ww -z "$PAGE" >"$WORK/out" 2>"$WORK/err"
+	status=$?
+	out=$(cat "$WORK/out")
+	err=$(cat "$WORK/err")
+	expect_status 0 "groff -man -ww"
+	expect_equal "$err" "" "groff -man -ww warnings"
+else
+	echo "# groff missing: warning check skipped"
+fi
+
+if command -v man >/dev/null 2>&1; then
+	MANWIDTH=80 man -l "$PAGE" >"$WORK/out" 2>"$WORK/err"
+	status=$?
+	out=$(cat "$WORK/out")
+	err=$(cat "$WORK/err")
+	expect_status 0 "man -l"
+	expect_equal "$err" "" "man -l warnings"
+	expect_out "limitctl - inspect and change credlimit rate limiters" "man -l"
+else
+	echo "# man missing: rendering check skipped"
+fi
+
+out=$(cat "$PAGE")
+err=
+for section in NAME SYNOPSIS DESCRIPTION OPTIONS COMMANDS KEYS \
+	"REPLAY FORMAT" "EXIT STATUS" EXAMPLES FILES; do
+	expect_out ".SH $section" "section $section"
+done
+for command in create list show acquire reset set "policy list" \
+	"policy set" stats check destroy replay; do
+	expect_out ".SS \"$command " "command $command"
+done
+for exit_status in 0 1 2 3 4 5; do
+	expect_out ".TP
+.B $exit_status
+" "exit status $exit_status"
+done
+expect_out "/dev/shm/credlimit.NAME" "FILES: control segment"
+expect_out "/dev/shm/credlimit.NAME.gN" "FILES: table segment"
+expect_out ".I VERDICT REMAINING CREDITS RESET_MS RETRY_MS" "replay output"
+
+# Every long option that a --help text shows is in the page, written
+# with escaped dashes as roff needs.
+for command in "" create list show acquire reset set policy stats check \
+	destroy replay; do
+	# shellcheck disable=SC2086 # no command means the global --help
+	help=$("$LIMITCTL" $command --help)
+	for option in $(printf '%s\n' "$help" | grep -o -e '--[a-z][a-z-]*' | sort -u); do
+		escaped=$(printf '%s' "$option" | sed 's/-/\\-/g')
+		expect_out "$escaped" "option $option of '${command:-limitctl}' in the page"
+	done
+done
+
+finish

@@ -1,0 +1,169 @@
+#!/bin/sh
+# usage.sh - limitctl help, version and usage errors (exit status 2)
+#
+# Every case here is rejected before any segment is opened.
+
+. "$TOP_SRCDIR/tests/limitctl/common.sh"
+
+NAME=$PREFIX-usage
+commands="create list show acquire reset set policy stats check destroy replay"
+
+expect_run 0 "--help" --help
+expect_out "Usage: limitctl" "--help"
+expect_out "Exit status:" "--help"
+for command in $commands; do
+	expect_out "  $command " "--help lists $command"
+done
+
+expect_run 0 "--version" --version
+expect_out "limitctl 0.1.0" "--version"
+expect_out "compiled with credlimit 0.1.0, running with libcredlimit 0.1.0" \
+	"--version"
+
+for command in $commands; do
+	expect_run 0 "$command --help" "$command" --help
+	expect_out "Usage: limitctl $command " "$command --help"
+	expect_out "5  replay stopped at a malformed input line" \
+		"$command --help"
+	expect_run 0 "help $command" help "$command"
+	expect_out "Usage: limitctl $command " "help $command"
+done
+
+expect_run 2 "no command"
+expect_err "limitctl: missing command" "no command"
+expect_run 2 "unknown command" frobnicate
+expect_err 'unknown command "frobnicate"' "unknown command"
+expect_run 2 "help for unknown command" help frobnicate
+expect_err 'unknown command "frobnicate"' "help for unknown command"
+expect_run 2 "unknown global option" --frobnicate list "$NAME"
+expect_err "unknown option --frobnicate" "unknown global option"
+
+expect_run 2 "unknown command option" list "$NAME" --frobnicate
+expect_err "unknown option --frobnicate" "unknown command option"
+expect_err "Try 'limitctl list --help'." "unknown command option"
+expect_run 2 "option without its value" create "$NAME" --window
+expect_err "option --window needs a value" "option without its value"
+expect_run 2 "flag given a value" list "$NAME" --json=yes
+expect_err "option --json=yes takes no value" "flag given a value"
+expect_run 2 "unknown --owner" --owner no-such-user-lctl list "$NAME"
+expect_err 'invalid --owner "no-such-user-lctl": no such user' \
+	"unknown --owner"
+
+expect_run 2 "create with --owner" --owner 0 create "$NAME"
+expect_err "--owner does not apply to create" "create with --owner"
+expect_run 2 "create without NAME" create
+expect_err "missing argument NAME" "create without NAME"
+expect_run 2 "create with two names" create "$NAME" other
+expect_err 'unexpected argument "other"' "create with two names"
+expect_run 2 "limiter name with a slash" create "a/b"
+expect_err 'invalid limiter name "a/b"' "limiter name with a slash"
+expect_run 2 "limiter name with a leading dot" create ".hidden"
+expect_err 'invalid limiter name ".hidden"' "limiter name with a leading dot"
+
+expect_run 2 "window without unit" create "$NAME" --window 10x
+expect_equal "$err" 'limitctl: invalid --window "10x": expected a number with unit ms, s, m, h or d, such as 500ms or 10m' \
+	"window without unit"
+expect_run 2 "window of a bare number" create "$NAME" --window 10
+expect_err 'invalid --window "10": expected a number with unit' \
+	"window of a bare number"
+expect_run 2 "window of 0ms" create "$NAME" --window 0ms
+expect_err 'invalid --window "0ms": a window must be from 1ms to 366d' \
+	"window of 0ms"
+expect_run 2 "window of 367d" create "$NAME" --window 367d
+expect_err 'invalid --window "367d": a window must be from 1ms to 366d' \
+	"window of 367d"
+expect_run 2 "window below a nanosecond" create "$NAME" --window 1.0000000001s
+expect_err "not a whole number of nanoseconds" "window below a nanosecond"
+expect_run 2 "max-requests 0" create "$NAME" --max-requests 0
+expect_err 'invalid --max-requests "0": expected a whole number from 1 to 4294967295' \
+	"max-requests 0"
+expect_run 2 "max-requests above 32 bits" create "$NAME" --max-requests 4294967296
+expect_err 'invalid --max-requests "4294967296"' "max-requests above 32 bits"
+expect_run 2 "negative max-credits" create "$NAME" --max-credits -1
+expect_err 'invalid --max-credits "-1"' "negative max-credits"
+expect_run 2 "initial credits above max" create "$NAME" --max-credits 2 \
+	--initial-credits 3
+expect_err "invalid --initial-credits 3: it must be at most the max credits (2)" \
+	"initial credits above max"
+expect_run 2 "max-capacity below capacity" create "$NAME" --capacity 64 \
+	--max-capacity 16
+expect_err "invalid --max-capacity 16: it must be at least the capacity (64)" \
+	"max-capacity below capacity"
+expect_run 2 "capacity 0" create "$NAME" --capacity 0
+expect_err 'invalid --capacity "0"' "capacity 0"
+expect_run 2 "mode not octal" create "$NAME" --mode 0800
+expect_err 'invalid --mode "0800": expected octal permission bits' \
+	"mode not octal"
+expect_run 2 "mode without owner write" create "$NAME" --mode 0400
+expect_err 'invalid --mode "0400": the owner needs read and write permission (0600)' \
+	"mode without owner write"
+expect_run 2 "mode with setuid bit" create "$NAME" --mode 4600
+expect_err 'invalid --mode "4600"' "mode with setuid bit"
+expect_run 2 "unknown full action" create "$NAME" --full-action maybe
+expect_err 'invalid --full-action "maybe": expected deny or allow' \
+	"unknown full action"
+
+expect_run 2 "unknown sort field" list "$NAME" --sort size
+expect_err 'invalid --sort "size": expected key, remaining, credits or last-seen' \
+	"unknown sort field"
+expect_run 2 "top 0" list "$NAME" --top 0
+expect_err 'invalid --top "0"' "top 0"
+
+expect_run 2 "show without KEY" show "$NAME"
+expect_err "missing argument KEY" "show without KEY"
+expect_run 2 "empty key" show "$NAME" ""
+expect_err "invalid key of 0 bytes: a key must have 1 to 65535 bytes" \
+	"empty key"
+expect_run 2 "hex key of odd length" show "$NAME" abc --hex
+expect_err 'invalid key "abc" for --hex: expected an even number of hex digits' \
+	"hex key of odd length"
+expect_run 2 "hex key with a non-hex digit" show "$NAME" 00zz --hex
+expect_err '"zz" at offset 2 is not a hex byte' "hex key with a non-hex digit"
+
+expect_run 2 "acquire with a bad cost" acquire "$NAME" k --cost x
+expect_err 'invalid --cost "x"' "acquire with a bad cost"
+expect_run 2 "reset without KEY or --all" reset "$NAME"
+expect_err "missing argument KEY; give a KEY, or --all" \
+	"reset without KEY or --all"
+expect_run 2 "reset with KEY and --all" reset "$NAME" k --all
+expect_err 'unexpected argument "k"' "reset with KEY and --all"
+expect_run 2 "set without a change" set "$NAME" k
+expect_err "nothing to set: give --policy POLICY, --policy none or --credits N" \
+	"set without a change"
+expect_run 2 "set with a bad policy name" set "$NAME" k --policy "a b"
+expect_err 'invalid policy name "a b"' "set with a bad policy name"
+
+expect_run 2 "policy without subcommand" policy
+expect_err "missing subcommand: give list or set" "policy without subcommand"
+expect_run 2 "policy with unknown subcommand" policy show "$NAME"
+expect_err 'unknown subcommand "show": expected list or set' \
+	"policy with unknown subcommand"
+expect_run 2 "policy list with numbers" policy list "$NAME" --max-requests 3
+expect_err "'policy list' takes no policy numbers" "policy list with numbers"
+expect_run 2 "policy set without POLICY" policy set "$NAME"
+expect_err "missing argument POLICY" "policy set without POLICY"
+expect_run 2 "policy named none" policy set "$NAME" none --max-requests 1 \
+	--window 1s
+expect_err 'the policy name "none" is reserved' "policy named none"
+
+expect_run 2 "replay without max-requests" replay --window-ms 10
+expect_err "missing --max-requests R" "replay without max-requests"
+expect_run 2 "replay without window" replay --max-requests 1
+expect_err "missing --window-ms W" "replay without window"
+expect_run 2 "replay window 0" replay --max-requests 1 --window-ms 0
+expect_err 'invalid --window-ms "0": expected a whole number from 1 to 31622400000' \
+	"replay window 0"
+expect_run 2 "replay window above 366 days" replay --max-requests 1 \
+	--window-ms 31622400001
+expect_err 'invalid --window-ms "31622400001"' "replay window above 366 days"
+expect_run 2 "replay with two files" replay --max-requests 1 --window-ms 1 a b
+expect_err 'unexpected argument "b"' "replay with two files"
+
+# Nothing above may have created the limiter.
+if [ -e "/dev/shm/credlimit.$NAME" ]; then
+	fail "usage errors created /dev/shm/credlimit.$NAME"
+else
+	pass "usage errors created no segment"
+fi
+
+finish

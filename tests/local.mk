@@ -1,0 +1,1 @@
+# cmocka unit tests are listed here.

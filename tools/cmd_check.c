@@ -1,0 +1,159 @@
+/*
+ * cmd_check.c - limitctl check: validate a limiter and list its problems
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "limitctl.h"
+
+/* One finding of credlimit_check(), kept for the JSON document. */
+struct finding {
+	int level; /* enum credlimit_log_level */
+	char *message;
+};
+
+struct finding_list {
+	struct finding *findings;
+	size_t count;
+	size_t allocated;
+	bool json;
+	bool out_of_memory;
+};
+
+static const char *level_name(int level)
+{
+	switch (level) {
+	case CREDLIMIT_LOG_ERROR:
+		return "problem";
+	case CREDLIMIT_LOG_WARNING:
+		return "warning";
+	default:
+		return "note";
+	}
+}
+
+static void record_finding(void *context, int level, const char *message)
+{
+	struct finding_list *list = context;
+	char *copy;
+
+	if (!list->json) {
+		printf("%s: %s\n", level_name(level), message);
+		return;
+	}
+
+	if (list->count == list->allocated) {
+		size_t allocated = list->allocated ? 2 * list->allocated : 16;
+		struct finding *findings =
+			realloc(list->findings, allocated * sizeof(*findings));
+
+		if (findings == NULL) {
+			list->out_of_memory = true;
+			return;
+		}
+		list->findings = findings;
+		list->allocated = allocated;
+	}
+
+	copy = strdup(message);
+	if (copy == NULL) {
+		list->out_of_memory = true;
+		return;
+	}
+	list->findings[list->count].level = level;
+	list->findings[list->count].message = copy;
+	list->count++;
+}
+
+/* Writes the messages of the findings of one level as a JSON array. */
+static void json_findings(struct json *out, const char *field,
+			  const struct finding_list *list, bool errors)
+{
+	json_key(out, field);
+	json_array_begin(out);
+	for (size_t i = 0; i < list->count; i++) {
+		if ((list->findings[i].level == CREDLIMIT_LOG_ERROR) == errors)
+			json_string(out, list->findings[i].message);
+	}
+	json_array_end(out);
+}
+
+static void print_summary(const char *name, int problems,
+			  const struct finding_list *list, bool json)
+{
+	if (json) {
+		struct json out;
+
+		json_init(&out, stdout);
+		json_object_begin(&out);
+		json_field_string(&out, "limiter", name);
+		json_field_bool(&out, "valid", problems == 0);
+		json_field_i64(&out, "problem_count", problems);
+		json_findings(&out, "problems", list, true);
+		json_findings(&out, "notes", list, false);
+		json_object_end(&out);
+		return;
+	}
+
+	if (problems == 0)
+		printf("limiter \"%s\" is valid: no problems found\n", name);
+	else
+		printf("limiter \"%s\": %d problem%s found\n", name, problems,
+		       problems == 1 ? "" : "s");
+}
+
+int cmd_check(int argc, char **argv, struct limitctl_globals *globals)
+{
+	static const struct option options[] = {
+		LIMITCTL_COMMON_OPTIONS,
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char *const arguments[] = { "NAME", NULL };
+	struct finding_list list = { 0 };
+	const char *name;
+	credlimit_t *cl;
+	int problems;
+	int option;
+	int status;
+
+	while ((option = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+		status = handle_common_option(option, "check", argv, globals);
+		if (status != OPTION_HANDLED)
+			return status;
+	}
+
+	status = check_arguments("check", argc - optind, argv + optind,
+				 arguments, 1);
+	if (status == EXIT_OK)
+		status = parse_limiter_name(argv[optind]);
+	if (status != EXIT_OK)
+		return status;
+	name = argv[optind];
+
+	status = open_limiter(name, false, globals, &cl);
+	if (status != EXIT_OK)
+		return status;
+
+	list.json = globals->json;
+	problems = credlimit_check(cl, record_finding, &list);
+	credlimit_close(cl);
+
+	if (problems < 0) {
+		print_error("cannot check limiter \"%s\": %s", name,
+			    credlimit_strerror(problems));
+		status = EXIT_FAILED;
+	} else if (list.out_of_memory) {
+		print_error("out of memory after %zu findings of limiter "
+			    "\"%s\"",
+			    list.count, name);
+		status = EXIT_FAILED;
+	} else {
+		print_summary(name, problems, &list, globals->json);
+		status = problems == 0 ? EXIT_OK : EXIT_PROBLEMS;
+	}
+
+	for (size_t i = 0; i < list.count; i++)
+		free(list.findings[i].message);
+	free(list.findings);
+	return status;
+}

@@ -1,0 +1,142 @@
+/*
+ * cmd_stats.c - limitctl stats: the counters and sizes of a limiter
+ */
+#include <inttypes.h>
+#include <pwd.h>
+#include <stdarg.h>
+
+#include "limitctl.h"
+
+/* Prints one "label: value" line with the values aligned. */
+static void print_line(const char *label, const char *format, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void print_line(const char *label, const char *format, ...)
+{
+	va_list args;
+
+	printf("%-19s", label);
+	va_start(args, format);
+	vprintf(format, args);
+	va_end(args);
+	putchar('\n');
+}
+
+static void print_text(const char *name, const struct credlimit_stats *st,
+		       double load_percent)
+{
+	struct passwd *owner = getpwuid(st->owner);
+
+	print_line("limiter:", "%s", name);
+	print_line("allowed:", "%" PRIu64, st->allowed);
+	print_line("denied:", "%" PRIu64, st->denied);
+	print_line("credits spent:", "%" PRIu64, st->credits_spent);
+	print_line("inserts:", "%" PRIu64, st->inserts);
+	print_line("evictions:", "%" PRIu64, st->evictions);
+	print_line("full-table events:", "%" PRIu64, st->full_events);
+	print_line("recoveries:", "%" PRIu64, st->recoveries);
+	print_line("entries:", "%" PRIu64, st->entries);
+	print_line("capacity:", "%" PRIu64 " slots (max %" PRIu64 ")",
+		   st->capacity, st->max_capacity);
+	print_line("load:", "%.1f%%", load_percent);
+	print_line("generation:", "%" PRIu64, st->generation);
+	print_line("probe limit:", "%" PRIu64 " slots", st->probe_limit);
+	print_line("segment bytes:", "%" PRIu64, st->segment_bytes);
+	print_line("full action:", "%s", full_action_name(st->full_action));
+	print_line("policies:", "%d", st->policies);
+	print_line("window lengths:", "%d", st->windows);
+	print_line("mode:", "%04o", (unsigned)(st->mode & 07777));
+	if (owner != NULL)
+		print_line("owner:", "%s (uid %u)", owner->pw_name,
+			   (unsigned)st->owner);
+	else
+		print_line("owner:", "uid %u", (unsigned)st->owner);
+}
+
+static void print_json(const char *name, const struct credlimit_stats *st,
+		       double load_percent)
+{
+	struct passwd *owner = getpwuid(st->owner);
+	struct json out;
+	char mode[8];
+
+	snprintf(mode, sizeof(mode), "%04o", (unsigned)(st->mode & 07777));
+	json_init(&out, stdout);
+	json_object_begin(&out);
+	json_field_string(&out, "limiter", name);
+	json_field_u64(&out, "allowed", st->allowed);
+	json_field_u64(&out, "denied", st->denied);
+	json_field_u64(&out, "credits_spent", st->credits_spent);
+	json_field_u64(&out, "inserts", st->inserts);
+	json_field_u64(&out, "evictions", st->evictions);
+	json_field_u64(&out, "full_events", st->full_events);
+	json_field_u64(&out, "recoveries", st->recoveries);
+	json_field_u64(&out, "entries", st->entries);
+	json_field_u64(&out, "capacity", st->capacity);
+	json_field_u64(&out, "max_capacity", st->max_capacity);
+	json_field_double(&out, "load_percent", load_percent);
+	json_field_u64(&out, "generation", st->generation);
+	json_field_u64(&out, "probe_limit", st->probe_limit);
+	json_field_u64(&out, "segment_bytes", st->segment_bytes);
+	json_field_string(&out, "full_action",
+			  full_action_name(st->full_action));
+	json_field_i64(&out, "policies", st->policies);
+	json_field_i64(&out, "windows", st->windows);
+	json_field_string(&out, "mode", mode);
+	json_field_u64(&out, "owner_uid", st->owner);
+	if (owner != NULL)
+		json_field_string(&out, "owner", owner->pw_name);
+	else
+		json_field_null(&out, "owner");
+	json_object_end(&out);
+}
+
+int cmd_stats(int argc, char **argv, struct limitctl_globals *globals)
+{
+	static const struct option options[] = {
+		LIMITCTL_COMMON_OPTIONS,
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char *const arguments[] = { "NAME", NULL };
+	struct credlimit_stats st;
+	double load_percent;
+	const char *name;
+	credlimit_t *cl;
+	int option;
+	int status;
+	int error;
+
+	while ((option = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+		status = handle_common_option(option, "stats", argv, globals);
+		if (status != OPTION_HANDLED)
+			return status;
+	}
+
+	status = check_arguments("stats", argc - optind, argv + optind,
+				 arguments, 1);
+	if (status == EXIT_OK)
+		status = parse_limiter_name(argv[optind]);
+	if (status != EXIT_OK)
+		return status;
+	name = argv[optind];
+
+	status = open_limiter(name, false, globals, &cl);
+	if (status != EXIT_OK)
+		return status;
+	error = credlimit_stats(cl, &st);
+	credlimit_close(cl);
+	if (error < 0) {
+		print_error("cannot read the statistics of limiter \"%s\": %s",
+			    name, credlimit_strerror(error));
+		return EXIT_FAILED;
+	}
+
+	load_percent = st.capacity ? 100.0 * (double)st.entries /
+					     (double)st.capacity
+				   : 0.0;
+	if (globals->json)
+		print_json(name, &st, load_percent);
+	else
+		print_text(name, &st, load_percent);
+	return EXIT_OK;
+}

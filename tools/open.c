@@ -1,0 +1,195 @@
+/*
+ * open.c - opening a limiter for a command, and explaining failures
+ *
+ * Inspection commands open a limiter read-only; commands that change it
+ * open it read-write.  Root accepts segments of any owner unless --owner
+ * names one.  The library reports an owner or permission mismatch as
+ * -EPERM or -EACCES without the owner, so the messages read the owner and
+ * mode of /dev/shm/credlimit.NAME, where glibc keeps the segment.
+ */
+#include <errno.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "limitctl.h"
+
+static void format_user(char *out, size_t out_size, uid_t uid)
+{
+	struct passwd *user = getpwuid(uid);
+
+	if (user != NULL)
+		snprintf(out, out_size, "%s (uid %u)", user->pw_name,
+			 (unsigned)uid);
+	else
+		snprintf(out, out_size, "uid %u", (unsigned)uid);
+}
+
+/* Returns the user name of uid, or its number as text, for an --owner
+ * value the user can paste. */
+static void format_owner_argument(char *out, size_t out_size, uid_t uid)
+{
+	struct passwd *user = getpwuid(uid);
+
+	if (user != NULL)
+		snprintf(out, out_size, "%s", user->pw_name);
+	else
+		snprintf(out, out_size, "%u", (unsigned)uid);
+}
+
+static bool stat_segment(const char *name, struct stat *st)
+{
+	char path[sizeof("/dev/shm/credlimit.") + CREDLIMIT_NAME_MAX];
+
+	snprintf(path, sizeof(path), "/dev/shm/credlimit.%s", name);
+	return stat(path, st) == 0;
+}
+
+static int report_owner_mismatch(const char *name,
+				 const struct limitctl_globals *globals)
+{
+	uid_t expected = globals->owner_set ? globals->owner : geteuid();
+	char expected_text[128];
+	char owner_text[128];
+	char owner_argument[64];
+	struct stat st;
+
+	format_user(expected_text, sizeof(expected_text), expected);
+	if (!stat_segment(name, &st)) {
+		print_error("limiter \"%s\" belongs to another user than %s; "
+			    "run limitctl as its owner or as root, or pass "
+			    "--owner USER",
+			    name, expected_text);
+		return EXIT_FAILED;
+	}
+
+	format_user(owner_text, sizeof(owner_text), st.st_uid);
+	format_owner_argument(owner_argument, sizeof(owner_argument),
+			      st.st_uid);
+	if (geteuid() == 0)
+		print_error("limiter \"%s\" belongs to %s, not to %s; pass "
+			    "--owner %s, or leave --owner out: root opens a "
+			    "limiter of any owner",
+			    name, owner_text, expected_text, owner_argument);
+	else if (st.st_uid == 0)
+		print_error("limiter \"%s\" belongs to %s, not to %s; run "
+			    "limitctl as root, or pass --owner root",
+			    name, owner_text, expected_text);
+	else
+		print_error("limiter \"%s\" belongs to %s, not to %s; run "
+			    "limitctl as %s or as root, or pass --owner %s",
+			    name, owner_text, expected_text, owner_argument,
+			    owner_argument);
+	return EXIT_FAILED;
+}
+
+static int report_permission_denied(const char *name, bool writable)
+{
+	const char *access = writable ? "read-write" : "read-only";
+	char owner_text[128];
+	struct stat st;
+
+	if (!stat_segment(name, &st)) {
+		print_error("cannot open limiter \"%s\" %s: permission denied; "
+			    "run limitctl as a user the segment's permissions "
+			    "allow",
+			    name, access);
+		return EXIT_FAILED;
+	}
+
+	format_user(owner_text, sizeof(owner_text), st.st_uid);
+	print_error("cannot open limiter \"%s\" %s: permission denied by mode "
+		    "%04o of /dev/shm/credlimit.%s, owned by %s; run limitctl "
+		    "as a user that mode allows",
+		    name, access, (unsigned)(st.st_mode & 07777), name,
+		    owner_text);
+	return EXIT_FAILED;
+}
+
+int report_open_error(const char *name, int error, bool writable,
+		      const struct limitctl_globals *globals)
+{
+	switch (error) {
+	case -ENOENT:
+		print_error("limiter \"%s\" not found: there is no "
+			    "/dev/shm/credlimit.%s; create it with 'limitctl "
+			    "create %s'",
+			    name, name, name);
+		return EXIT_NOT_FOUND;
+
+	case -EPERM:
+		return report_owner_mismatch(name, globals);
+
+	case -EACCES:
+		return report_permission_denied(name, writable);
+
+	case -EPROTO:
+	case -EPROTONOSUPPORT:
+	case -EMSGSIZE:
+	case -ENODATA:
+	case -EBADMSG:
+		print_error("cannot open limiter \"%s\": %s; "
+			    "/dev/shm/credlimit.%s is not a valid segment for "
+			    "libcredlimit %s ('limitctl destroy %s' removes "
+			    "it)",
+			    name, credlimit_strerror(error), name,
+			    credlimit_version_string(), name);
+		return EXIT_FAILED;
+
+	default:
+		print_error("cannot open limiter \"%s\": %s", name,
+			    credlimit_strerror(error));
+		return EXIT_FAILED;
+	}
+}
+
+int open_limiter(const char *name, bool writable,
+		 const struct limitctl_globals *globals, credlimit_t **out)
+{
+	struct credlimit_options options;
+	unsigned flags = writable ? 0 : CREDLIMIT_OPEN_RDONLY;
+	int error;
+
+	credlimit_options_init(&options);
+	if (globals->owner_set)
+		options.owner = globals->owner;
+	else if (geteuid() == 0)
+		flags |= CREDLIMIT_OPEN_ANY_OWNER;
+
+	error = credlimit_open(name, flags, &options, out);
+	if (error < 0)
+		return report_open_error(name, error, writable, globals);
+
+	return EXIT_OK;
+}
+
+int report_key_error(const char *action, const char *name,
+		     const struct limitctl_key *key, int error)
+{
+	char key_text[KEY_TEXT_MAX];
+
+	escape_bytes(key_text, sizeof(key_text), key->bytes, key->len);
+	if (error == -ENOENT) {
+		print_error("key \"%s\" not found in limiter \"%s\"; "
+			    "'limitctl list %s' shows the keys it has",
+			    key_text, name, name);
+		return EXIT_NOT_FOUND;
+	}
+
+	print_error("cannot %s key \"%s\" in limiter \"%s\": %s", action,
+		    key_text, name, credlimit_strerror(error));
+	return EXIT_FAILED;
+}
+
+int finish_output(int status)
+{
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		print_error("cannot write to standard output: %s",
+			    strerror(errno));
+		return status == EXIT_OK ? EXIT_FAILED : status;
+	}
+
+	return status;
+}
