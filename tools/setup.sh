@@ -1,0 +1,61 @@
+#!/bin/sh
+# setup.sh - install what credlimit needs and build it
+#
+# Installs the Debian packages the build, the tests and the demo use
+# (through sudo when not run as root), generates the autotools files,
+# configures in the directory build/ under the source tree and builds.
+# Safe to run again: it installs only missing packages and rebuilds only
+# what changed.
+#
+# Environment: BUILD_DIR (default: build/ under the source tree),
+# CONFIGURE_FLAGS (extra options for configure).
+set -eu
+
+srcdir=$(cd "$(dirname "$0")/.." && pwd)
+build_dir=${BUILD_DIR:-$srcdir/build}
+
+packages="gcc libc6-dev make autoconf automake libtool pkgconf liburcu-dev
+libcmocka-dev curl apache2-utils procps"
+
+if [ "$(id -u)" -eq 0 ]; then
+	sudo=
+elif command -v sudo >/dev/null 2>&1; then
+	sudo=sudo
+else
+	echo "setup.sh: not root and sudo is missing; install sudo or run as root" >&2
+	exit 1
+fi
+
+missing=
+for package in $packages; do
+	status=$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)
+	case "$status" in
+	*"install ok installed"*) ;;
+	*) missing="$missing $package" ;;
+	esac
+done
+
+if [ -n "$missing" ]; then
+	echo "setup.sh: installing Debian packages:$missing"
+	export DEBIAN_FRONTEND=noninteractive
+	# A stale package list makes the first attempt fail; refresh it then.
+	# shellcheck disable=SC2086
+	if ! $sudo apt-get install -y --no-install-recommends $missing; then
+		$sudo apt-get update
+		$sudo apt-get install -y --no-install-recommends $missing
+	fi
+fi
+
+cd "$srcdir"
+if [ ! -x configure ] || [ configure.ac -nt configure ]; then
+	./bootstrap
+fi
+
+mkdir -p "$build_dir"
+cd "$build_dir"
+if [ ! -f Makefile ] || [ "$srcdir/configure" -nt Makefile ]; then
+	# shellcheck disable=SC2086
+	"$srcdir/configure" ${CONFIGURE_FLAGS:-}
+fi
+make -j"$(nproc)"
+echo "setup.sh: built in $build_dir"
