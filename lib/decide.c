@@ -253,6 +253,8 @@ static int decide(struct credlimit *cl, int policy, const void *key,
 	if (cl->rdonly)
 		return -EROFS;
 	err = cl_policy_read(cl, policy, &requested);
+	if (err == -ENOENT && policy == CREDLIMIT_POLICY_DEFAULT)
+		return -EBADMSG; /* policy 0 exists in every valid segment */
 	if (err < 0)
 		return err;
 

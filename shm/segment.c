@@ -142,7 +142,9 @@ int cl_segment_attach(const char *shm_name, bool rdonly, uid_t owner,
 
 	memset(map, 0, sizeof(*map));
 
-	fd = shm_open(shm_name, rdonly ? O_RDONLY : O_RDWR, 0);
+	/* O_NONBLOCK: opening a FIFO planted under the name must not wait
+	 * for a writer; it is rejected below as not a regular file. */
+	fd = shm_open(shm_name, (rdonly ? O_RDONLY : O_RDWR) | O_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
 
@@ -219,8 +221,10 @@ int cl_ctl_validate(const struct cl_ctl *ctl, size_t size, const char **why)
 	if (ctl->segment_size != CL_CTL_SIZE)
 		INVALID(-EMSGSIZE, "recorded segment size differs from this "
 				   "library's layout");
-	if (size != CL_CTL_SIZE)
-		INVALID(-EMSGSIZE, "segment size differs from its header");
+	if (size < CL_CTL_SIZE)
+		INVALID(-ENODATA, "segment is shorter than its header records");
+	if (size > CL_CTL_SIZE)
+		INVALID(-EMSGSIZE, "segment is longer than its header records");
 	if (ctl->window_slots != CL_WINDOW_SLOTS ||
 	    ctl->policy_slots != CL_POLICY_SLOTS ||
 	    ctl->stat_stripes != CL_STAT_STRIPES ||
@@ -258,11 +262,12 @@ int cl_table_validate(const struct cl_table *table, size_t size,
 	if (table->layout_version != CL_LAYOUT_VERSION)
 		INVALID(-EPROTONOSUPPORT, "unsupported table layout version");
 	if (table->header_size != CL_TABLE_HEADER_SIZE ||
-	    table->entry_size != CL_ENTRY_SIZE ||
-	    table->locks_off != CL_TABLE_LOCKS_OFF ||
-	    table->entries_off != CL_TABLE_HEADER_SIZE)
+	    table->entry_size != CL_ENTRY_SIZE)
 		INVALID(-EMSGSIZE, "table header or entry size differs from "
 				   "this library's layout");
+	if (table->locks_off != CL_TABLE_LOCKS_OFF ||
+	    table->entries_off != CL_TABLE_HEADER_SIZE)
+		INVALID(-EBADMSG, "table offsets are corrupt");
 	if (table->segment_id != ctl->segment_id)
 		INVALID(-EBADMSG, "table belongs to another limiter");
 	if (table->generation != generation)
@@ -276,8 +281,12 @@ int cl_table_validate(const struct cl_table *table, size_t size,
 	if (table->segment_size != cl_table_size(table->capacity))
 		INVALID(-EMSGSIZE, "recorded table size does not match its "
 				   "capacity");
-	if (size != table->segment_size)
-		INVALID(-EMSGSIZE, "table segment size differs from its header");
+	if (size < table->segment_size)
+		INVALID(-ENODATA, "table segment is shorter than its header "
+				  "records");
+	if (size > table->segment_size)
+		INVALID(-EMSGSIZE, "table segment is longer than its header "
+				   "records");
 	return 0;
 }
 

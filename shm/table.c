@@ -29,9 +29,10 @@
  * A decision on the victim that loaded its state before step 1 fails its
  * compare-and-swap and looks the key up again.  An evicter killed after
  * step 1 but before step 2 leaves the victim READY and EVICTING: the next
- * writer that meets it sees the pid gone and resets it to a fresh state,
- * which loses nothing the eviction would have kept.  Killed after step 2,
- * it leaves a dead claim, recovered as above.
+ * decision on the victim's key, or the next evicter that considers the
+ * slot, sees the pid gone and resets it to a fresh state, which loses
+ * nothing the eviction would have kept.  Killed after step 2, it leaves a
+ * dead claim, recovered as above.
  */
 #include <errno.h>
 #include <string.h>
@@ -203,11 +204,17 @@ static int examine_ready(struct cl_table_map *t, uint64_t index,
 	}
 }
 
-int cl_table_find(struct cl_table_map *t, const struct cl_key *k,
-		  bool writable, struct cl_slot *out)
+/*
+ * Looks for the READY entry of k from probe position `from` on, stopping at
+ * the first EMPTY slot.  Returns 0 with *out filled, -ENOENT, -EBUSY or
+ * CL_EMOVED.
+ */
+static int find_from(struct cl_table_map *t, const struct cl_key *k,
+		     uint32_t from, struct cl_wait *w, struct cl_slot *out,
+		     unsigned *events)
 {
-	struct cl_wait w = { 0 };
-	uint32_t i = 0;
+	bool writable = events != NULL;
+	uint32_t i = from;
 
 	while (i < t->probe_limit) {
 		uint64_t index = (k->hash + i) & t->mask;
@@ -221,8 +228,8 @@ int cl_table_find(struct cl_table_map *t, const struct cl_key *k,
 			continue;
 		}
 
-		step = examine_ready(t, index, meta, k, writable, &w, out,
-				     NULL);
+		step = examine_ready(t, index, meta, k, writable, w, out,
+				     events);
 		if (step < 0 || step == CL_EMOVED)
 			return step;
 		if (step == STEP_FOUND)
@@ -231,6 +238,15 @@ int cl_table_find(struct cl_table_map *t, const struct cl_key *k,
 			i++;
 	}
 	return -ENOENT;
+}
+
+int cl_table_find(struct cl_table_map *t, const struct cl_key *k,
+		  bool writable, struct cl_slot *out)
+{
+	struct cl_wait w = { 0 };
+	unsigned events = 0;
+
+	return find_from(t, k, 0, &w, out, writable ? &events : NULL);
 }
 
 /* Writes key k and a fresh state into a slot this process has claimed. */
@@ -283,51 +299,49 @@ static int slot_take(struct cl_table_map *t, uint64_t index,
 }
 
 /*
- * Scans the probe sequence of k for its entry or the first EMPTY slot,
- * inserting there.  Returns 0, -ENOSPC (neither found), -EBUSY or
- * CL_EMOVED.
+ * Scans the whole probe sequence of k for its entry, then inserts into the
+ * first free slot: an EMPTY one, or one claimed for a key with k's tag by
+ * a process that died.  The scan must reach the end before reusing a dead
+ * claim, because an evicter can die holding a claim on a slot that lies
+ * before the key's existing entry.  Every inserter of k waits on live
+ * claims with k's tag instead of passing them, so all of them agree on the
+ * first free slot and race for it with one compare-and-swap.
+ *
+ * Returns 0, -ENOSPC (no entry and no free slot), -EBUSY or CL_EMOVED.
  */
 static int scan_or_claim(struct cl_table_map *t, const struct cl_key *k,
 			 uint64_t now_ns, uint64_t claim, struct cl_wait *w,
 			 struct cl_slot *out, unsigned *events)
 {
-	uint32_t i = 0;
+	uint32_t i;
 
+rescan:
+	i = 0;
 	while (i < t->probe_limit) {
 		uint64_t index = (k->hash + i) & t->mask;
 		struct cl_entry *e = &t->entries[index];
 		uint64_t meta = load_meta(e);
+		unsigned inserted = CL_SLOT_INSERTED;
 		int step;
 
-		if (meta == 0) {
-			/* Full barrier; pairs with load_meta() of other
-			 * inserters scanning this slot. */
-			if (uatomic_cmpxchg(&e->meta, 0, claim) != 0)
-				continue;
-			*events |= CL_SLOT_INSERTED;
-			return slot_take(t, index, k, now_ns, claim, out);
-		}
-
-		switch (cl_meta_status(meta)) {
-		case CL_SLOT_CLAIMED:
-			if (cl_meta_tag(meta) != k->tag) {
-				i++;
-				break;
-			}
+		if (meta != 0 && cl_meta_status(meta) == CL_SLOT_CLAIMED &&
+		    cl_meta_tag(meta) == k->tag) {
 			step = wait_for_owner(w, cl_meta_pid(meta));
 			if (step < 0)
 				return step;
-			/* Same pairing as the claim of an EMPTY slot: only
-			 * one waiter replaces the dead claim. */
-			if (step == 1 &&
-			    uatomic_cmpxchg(&e->meta, meta, claim) == meta) {
-				*events |= CL_SLOT_INSERTED | CL_SLOT_RECOVERED;
-				return slot_take(t, index, k, now_ns, claim,
-						 out);
+			if (step == 0)
+				continue;
+			/* A dead claim with our tag: free, unless our key
+			 * has an entry further on. */
+			step = find_from(t, k, i + 1, w, out, events);
+			if (step != -ENOENT)
+				return step;
+			inserted |= CL_SLOT_RECOVERED;
+		} else if (meta != 0) {
+			if (cl_meta_status(meta) != CL_SLOT_READY) {
+				i++;
+				continue;
 			}
-			break;
-
-		case CL_SLOT_READY:
 			step = examine_ready(t, index, meta, k, true, w, out,
 					     events);
 			if (step < 0 || step == CL_EMOVED)
@@ -336,14 +350,15 @@ static int scan_or_claim(struct cl_table_map *t, const struct cl_key *k,
 				return 0;
 			if (step == STEP_NEXT)
 				i++;
-			break;
-
-		default:
-			/* A status no writer produces: skip the corrupt slot
-			 * (credlimit_check() reports it). */
-			i++;
-			break;
+			continue;
 		}
+
+		/* Full barrier; pairs with load_meta() of other inserters
+		 * scanning this slot: one of them wins it. */
+		if (uatomic_cmpxchg(&e->meta, meta, claim) != meta)
+			goto rescan;
+		*events |= inserted;
+		return slot_take(t, index, k, now_ns, claim, out);
 	}
 	return -ENOSPC;
 }
@@ -389,6 +404,10 @@ static bool choose_victim(struct cl_table_map *t, const struct cl_key *k,
 			continue;
 
 		state = cl_state_load(e);
+		if (cl_state_flags(state.hi) == CL_STATE_EVICTING &&
+		    !cl_pid_alive((uint32_t)state.lo) &&
+		    finish_dead_eviction(e, state))
+			state = cl_state_load(e);
 		if (cl_state_flags(state.hi) != CL_STATE_LIVE)
 			continue;
 		last_seen = CMM_LOAD_SHARED(e->last_seen_ns);
