@@ -1,1 +1,53 @@
-# cmocka unit tests are listed here.
+# cmocka unit tests: one binary per module.  They link the convenience
+# library statically, so they can reach internal functions (the pure
+# algorithm, the table layer) as well as the public API.
+CL_UNIT_TESTS = \
+	tests/test_algorithm \
+	tests/test_siphash \
+	tests/test_policy \
+	tests/test_api \
+	tests/test_table \
+	tests/test_segment \
+	tests/test_process
+
+check_PROGRAMS += $(CL_UNIT_TESTS)
+TESTS += $(CL_UNIT_TESTS)
+
+CL_UNIT_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests
+CL_UNIT_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(URCU_CFLAGS)
+CL_UNIT_LDADD = libcredlimit-core.la $(CMOCKA_LIBS) $(URCU_LIBS)
+
+tests_test_algorithm_SOURCES = tests/test_algorithm.c
+tests_test_algorithm_CPPFLAGS = $(CL_UNIT_CPPFLAGS)
+tests_test_algorithm_CFLAGS = $(CL_UNIT_CFLAGS)
+tests_test_algorithm_LDADD = $(CL_UNIT_LDADD)
+
+tests_test_siphash_SOURCES = tests/test_siphash.c
+tests_test_siphash_CPPFLAGS = $(CL_UNIT_CPPFLAGS)
+tests_test_siphash_CFLAGS = $(CL_UNIT_CFLAGS)
+tests_test_siphash_LDADD = $(CL_UNIT_LDADD)
+
+tests_test_policy_SOURCES = tests/test_policy.c tests/unit.h
+tests_test_policy_CPPFLAGS = $(CL_UNIT_CPPFLAGS)
+tests_test_policy_CFLAGS = $(CL_UNIT_CFLAGS)
+tests_test_policy_LDADD = $(CL_UNIT_LDADD)
+
+tests_test_api_SOURCES = tests/test_api.c tests/unit.h
+tests_test_api_CPPFLAGS = $(CL_UNIT_CPPFLAGS)
+tests_test_api_CFLAGS = $(CL_UNIT_CFLAGS)
+tests_test_api_LDADD = $(CL_UNIT_LDADD)
+
+tests_test_table_SOURCES = tests/test_table.c tests/unit.h
+tests_test_table_CPPFLAGS = $(CL_UNIT_CPPFLAGS)
+tests_test_table_CFLAGS = $(CL_UNIT_CFLAGS)
+tests_test_table_LDADD = $(CL_UNIT_LDADD)
+
+tests_test_segment_SOURCES = tests/test_segment.c tests/unit.h
+tests_test_segment_CPPFLAGS = $(CL_UNIT_CPPFLAGS)
+tests_test_segment_CFLAGS = $(CL_UNIT_CFLAGS)
+tests_test_segment_LDADD = $(CL_UNIT_LDADD)
+
+tests_test_process_SOURCES = tests/test_process.c tests/unit.h
+tests_test_process_CPPFLAGS = $(CL_UNIT_CPPFLAGS)
+tests_test_process_CFLAGS = $(CL_UNIT_CFLAGS)
+tests_test_process_LDADD = $(CL_UNIT_LDADD)

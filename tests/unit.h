@@ -1,0 +1,52 @@
+/*
+ * unit.h - helpers shared by the cmocka tests
+ *
+ * Every test that touches named shared memory uses a name unique to its
+ * process and a counter, and removes it, so tests can run in parallel and
+ * leave nothing in /dev/shm.
+ */
+#ifndef CREDLIMIT_TESTS_UNIT_H
+#define CREDLIMIT_TESTS_UNIT_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "credlimit.h"
+
+#define MS UINT64_C(1000000)
+#define SEC UINT64_C(1000000000)
+
+/* Writes a limiter name unique to this process into buf[64]. */
+static inline const char *unit_name(char buf[64], const char *test)
+{
+	static unsigned counter;
+
+	snprintf(buf, 64, "unit-%s-%d-%u", test, (int)getpid(), counter++);
+	return buf;
+}
+
+/* Options with a small default policy and capacity, for tests. */
+static inline struct credlimit_options unit_options(uint32_t max_requests,
+						    uint64_t window_ns,
+						    uint32_t max_credits,
+						    uint32_t initial_credits,
+						    uint64_t capacity)
+{
+	struct credlimit_options o;
+
+	credlimit_options_init(&o);
+	o.default_policy.max_requests = max_requests;
+	o.default_policy.window_ns = window_ns;
+	o.default_policy.max_credits = max_credits;
+	o.default_policy.initial_credits = initial_credits;
+	o.initial_capacity = capacity;
+	return o;
+}
+
+#endif /* CREDLIMIT_TESTS_UNIT_H */
