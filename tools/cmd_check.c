@@ -104,31 +104,15 @@ static void print_summary(const char *name, int problems,
 
 int cmd_check(int argc, char **argv, struct limitctl_globals *globals)
 {
-	static const struct option options[] = {
-		LIMITCTL_COMMON_OPTIONS,
-		{ NULL, 0, NULL, 0 },
-	};
-	static const char *const arguments[] = { "NAME", NULL };
 	struct finding_list list = { 0 };
 	const char *name;
 	credlimit_t *cl;
 	int problems;
-	int option;
 	int status;
 
-	while ((option = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
-		status = handle_common_option(option, "check", argv, globals);
-		if (status != OPTION_HANDLED)
-			return status;
-	}
-
-	status = check_arguments("check", argc - optind, argv + optind,
-				 arguments, 1);
-	if (status == EXIT_OK)
-		status = parse_limiter_name(argv[optind]);
-	if (status != EXIT_OK)
+	status = parse_name_only("check", argc, argv, globals, &name);
+	if (status != OPTION_HANDLED)
 		return status;
-	name = argv[optind];
 
 	status = open_limiter(name, false, globals, &cl);
 	if (status != EXIT_OK)

@@ -7,29 +7,13 @@
 
 int cmd_destroy(int argc, char **argv, struct limitctl_globals *globals)
 {
-	static const struct option options[] = {
-		LIMITCTL_COMMON_OPTIONS,
-		{ NULL, 0, NULL, 0 },
-	};
-	static const char *const arguments[] = { "NAME", NULL };
 	const char *name;
-	int option;
 	int status;
 	int error;
 
-	while ((option = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
-		status = handle_common_option(option, "destroy", argv, globals);
-		if (status != OPTION_HANDLED)
-			return status;
-	}
-
-	status = check_arguments("destroy", argc - optind, argv + optind,
-				 arguments, 1);
-	if (status == EXIT_OK)
-		status = parse_limiter_name(argv[optind]);
-	if (status != EXIT_OK)
+	status = parse_name_only("destroy", argc, argv, globals, &name);
+	if (status != OPTION_HANDLED)
 		return status;
-	name = argv[optind];
 
 	error = credlimit_unlink(name);
 	if (error == -ENOENT) {

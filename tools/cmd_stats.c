@@ -93,32 +93,16 @@ static void print_json(const char *name, const struct credlimit_stats *st,
 
 int cmd_stats(int argc, char **argv, struct limitctl_globals *globals)
 {
-	static const struct option options[] = {
-		LIMITCTL_COMMON_OPTIONS,
-		{ NULL, 0, NULL, 0 },
-	};
-	static const char *const arguments[] = { "NAME", NULL };
 	struct credlimit_stats st;
 	double load_percent;
 	const char *name;
 	credlimit_t *cl;
-	int option;
 	int status;
 	int error;
 
-	while ((option = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
-		status = handle_common_option(option, "stats", argv, globals);
-		if (status != OPTION_HANDLED)
-			return status;
-	}
-
-	status = check_arguments("stats", argc - optind, argv + optind,
-				 arguments, 1);
-	if (status == EXIT_OK)
-		status = parse_limiter_name(argv[optind]);
-	if (status != EXIT_OK)
+	status = parse_name_only("stats", argc, argv, globals, &name);
+	if (status != OPTION_HANDLED)
 		return status;
-	name = argv[optind];
 
 	status = open_limiter(name, false, globals, &cl);
 	if (status != EXIT_OK)

@@ -81,6 +81,11 @@ int handle_common_option(int option, const char *command, char **argv,
 			 struct limitctl_globals *globals);
 int check_arguments(const char *command, int count, char **arguments,
 		    const char *const *names, int required);
+/* Parses the command line of a command whose only argument is the limiter
+ * NAME.  Returns OPTION_HANDLED with *name set, or the status to exit with
+ * (EXIT_OK after --help). */
+int parse_name_only(const char *command, int argc, char **argv,
+		    struct limitctl_globals *globals, const char **name);
 void print_error(const char *format, ...)
 	__attribute__((format(printf, 1, 2)));
 

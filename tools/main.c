@@ -159,6 +159,33 @@ int handle_common_option(int option, const char *command, char **argv,
 	}
 }
 
+int parse_name_only(const char *command, int argc, char **argv,
+		    struct limitctl_globals *globals, const char **name)
+{
+	static const struct option options[] = {
+		LIMITCTL_COMMON_OPTIONS,
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char *const arguments[] = { "NAME", NULL };
+	int option;
+	int status;
+
+	while ((option = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+		status = handle_common_option(option, command, argv, globals);
+		if (status != OPTION_HANDLED)
+			return status;
+	}
+
+	status = check_arguments(command, argc - optind, argv + optind,
+				 arguments, 1);
+	if (status == EXIT_OK)
+		status = parse_limiter_name(argv[optind]);
+	if (status != EXIT_OK)
+		return status;
+	*name = argv[optind];
+	return OPTION_HANDLED;
+}
+
 int check_arguments(const char *command, int count, char **arguments,
 		    const char *const *names, int required)
 {
