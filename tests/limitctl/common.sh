@@ -17,13 +17,41 @@ PREFIX=lctltest-$$
 passed=0
 failed=0
 
+NOBODY_DIR=
+
 cleanup() {
 	for segment in /dev/shm/credlimit."$PREFIX"-*; do
 		[ -e "$segment" ] && rm -f "$segment"
 	done
 	rm -rf "$WORK"
+	[ -n "$NOBODY_DIR" ] && rm -rf "$NOBODY_DIR"
 }
 trap cleanup EXIT
+
+# Runs limitctl as user nobody (root only, with setpriv); sets $status,
+# $out and $err.  A build tree under a private directory such as /root is
+# out of nobody's reach, so the first call copies the real binary and the
+# library out of libtool's .libs folders into a directory nobody can read.
+run_as_nobody() {
+	if [ -z "$NOBODY_DIR" ]; then
+		NOBODY_DIR=$(mktemp -d /tmp/limitctl-nobody.XXXXXX) || exit 99
+		chmod 755 "$NOBODY_DIR"
+		tools_dir=$(dirname "$LIMITCTL")
+		if [ -x "$tools_dir/.libs/limitctl" ]; then
+			cp "$tools_dir/.libs/limitctl" "$NOBODY_DIR/limitctl"
+			cp -P "$tools_dir"/../.libs/libcredlimit.so* "$NOBODY_DIR/"
+		else
+			cp "$LIMITCTL" "$NOBODY_DIR/limitctl"
+		fi
+		chmod -R a+rX "$NOBODY_DIR"
+	fi
+	LD_LIBRARY_PATH=$NOBODY_DIR setpriv --reuid=nobody --regid=nogroup \
+		--clear-groups "$NOBODY_DIR/limitctl" "$@" \
+		>"$WORK/out" 2>"$WORK/err"
+	status=$?
+	out=$(cat "$WORK/out")
+	err=$(cat "$WORK/err")
+}
 
 # Runs limitctl with the arguments; sets $status, $out and $err.
 run() {

@@ -35,11 +35,7 @@ if [ "$me_uid" -ne 0 ] || ! command -v setpriv >/dev/null 2>&1; then
 fi
 
 as_nobody() {
-	setpriv --reuid=nobody --regid=nogroup --clear-groups "$LIMITCTL" "$@" \
-		>"$WORK/out" 2>"$WORK/err"
-	status=$?
-	out=$(cat "$WORK/out")
-	err=$(cat "$WORK/err")
+	run_as_nobody "$@"
 }
 as_nobody --version
 if [ "$status" -ne 0 ]; then

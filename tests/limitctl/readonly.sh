@@ -16,11 +16,7 @@ if [ "$(id -u)" -eq 0 ]; then
 		exit 77
 	fi
 	as_reader() {
-		setpriv --reuid=nobody --regid=nogroup --clear-groups \
-			"$LIMITCTL" --owner root "$@" >"$WORK/out" 2>"$WORK/err"
-		status=$?
-		out=$(cat "$WORK/out")
-		err=$(cat "$WORK/err")
+		run_as_nobody --owner root "$@"
 	}
 	as_reader --version
 	if [ "$status" -ne 0 ]; then
