@@ -88,6 +88,10 @@ extern "C" {
 /* No per-key policy assignment (credlimit_set_key_policy()). */
 #define CREDLIMIT_POLICY_NONE (-1)
 
+/* Largest table, in slots.  Capacities are rounded up to a power of two,
+ * at least 8. */
+#define CREDLIMIT_CAPACITY_MAX (UINT64_C(1) << 32)
+
 /* Valid window lengths, in nanoseconds: 1 ms to 366 days. */
 #define CREDLIMIT_WINDOW_MIN_NS UINT64_C(1000000)
 #define CREDLIMIT_WINDOW_MAX_NS (UINT64_C(366) * 86400 * 1000000000)
@@ -333,8 +337,11 @@ CREDLIMIT_API int credlimit_policy_validate(const struct credlimit_policy *p);
  * (segment permissions), -EPERM (segment owned by another user), -EPROTO
  * (not a credlimit segment, or never initialized), -EPROTONOSUPPORT (other
  * layout version), -EMSGSIZE (size does not match the header), -ENODATA
- * (segment truncated), -EBADMSG (corrupt header), -ENOMEM, or an errno of
- * shm_open(), ftruncate() or mmap().
+ * (segment truncated), -EBADMSG (corrupt header, or the table segment of
+ * an existing limiter is missing), -ENOSPC (creating: not enough free
+ * space in /dev/shm for the table), -ENOMEM, or an errno of shm_open(),
+ * ftruncate() or mmap().  Details of a refused segment go to the log
+ * callback.
  */
 CREDLIMIT_API int credlimit_open(const char *name, unsigned flags,
 				 const struct credlimit_options *options,

@@ -288,6 +288,13 @@ static int decide(struct credlimit *cl, int policy, const void *key,
 		}
 		if (err == CL_EMOVED)
 			return -EBADMSG;
+		if (err == -EBUSY)
+			cl_log(cl, CREDLIMIT_LOG_WARNING,
+			       "a slot on a key's probe path stayed claimed or "
+			       "locked by a live process for over a second; "
+			       "limitctl check names the process (if it does "
+			       "not use this limiter, its pid was reused after "
+			       "the real owner died)");
 		if (err < 0)
 			return err;
 

@@ -39,7 +39,8 @@ const char *credlimit_strerror(int error)
 	case -EROFS:
 		return "limiter was opened read-only";
 	case -ENOSPC:
-		return "no room left";
+		return "no room left (table full, all policy ids or window "
+		       "lengths used, or /dev/shm full)";
 	case -ERANGE:
 		return "value out of range for the policy";
 	case -EBUSY:

@@ -399,6 +399,11 @@ static int attach_table(struct credlimit *cl)
 		/* The generation may have moved on while we opened it. */
 		if (generation == CMM_LOAD_SHARED(cl->ctl->generation) ||
 		    tries >= 100) {
+			if (err == -ENOENT) {
+				/* The limiter exists: its table must too. */
+				why = "table segment is missing";
+				err = -EBADMSG;
+			}
 			cl_log(cl, CREDLIMIT_LOG_ERROR, "%s: %s: %s",
 			       table_name, why, credlimit_strerror(err));
 			return err;

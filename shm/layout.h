@@ -32,6 +32,8 @@
 
 #include <stdint.h>
 
+#include "credlimit.h"
+
 #define CL_CTL_MAGIC UINT64_C(0x4c54434c44455243)   /* "CREDLCTL" */
 #define CL_TABLE_MAGIC UINT64_C(0x4c4254444c444552) /* "REDLDTBL" */
 #define CL_LAYOUT_VERSION 1
@@ -44,7 +46,7 @@
 #define CL_EVICT_LOCKS 256
 #define CL_PROBE_MAX 64        /* slots a lookup examines at most */
 #define CL_CAPACITY_MIN 8      /* slots */
-#define CL_CAPACITY_MAX (UINT64_C(1) << 32) /* slots */
+#define CL_CAPACITY_MAX CREDLIMIT_CAPACITY_MAX /* slots */
 #define CL_TABLE_HEADER_SIZE 4096 /* bytes before the first entry */
 
 /*

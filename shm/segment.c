@@ -103,6 +103,16 @@ int cl_segment_create(const char *shm_name, size_t size, mode_t mode,
 		goto fail_unlink;
 	if (ftruncate(fd, (off_t)size) != 0)
 		goto fail_unlink;
+
+	/* Reserve the pages now.  A sparse segment larger than the free
+	 * space of /dev/shm would map fine, and every process touching a
+	 * page that cannot be allocated would die of SIGBUS. */
+	err = posix_fallocate(fd, 0, (off_t)size);
+	if (err != 0 && err != EOPNOTSUPP && err != ENOSYS) {
+		errno = err;
+		goto fail_unlink;
+	}
+
 	err = map_fd(fd, size, false, map);
 	if (err != 0) {
 		errno = -err;

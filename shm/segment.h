@@ -34,9 +34,11 @@ struct cl_mapping {
 
 /*
  * Creates segment shm_name exclusively with exactly `mode` permissions and
- * `size` zero bytes, and maps it read-write.  Returns 0, or -EEXIST and
- * other negative errno values from shm_open(), fchmod(), ftruncate() and
- * mmap().  On failure nothing is left behind and *map is zeroed.
+ * `size` zero bytes, reserves its memory, and maps it read-write.  Returns
+ * 0, -EEXIST, -ENOSPC (not enough free space in /dev/shm), or another
+ * negative errno value from shm_open(), fchmod(), ftruncate(),
+ * posix_fallocate() and mmap().  On failure nothing is left behind and
+ * *map is zeroed.
  */
 int cl_segment_create(const char *shm_name, size_t size, mode_t mode,
 		      struct cl_mapping *map);

@@ -400,14 +400,15 @@ static void ctl_unchecked_fields_open(void **state)
 	credlimit_close(cl);
 }
 
-/* A generation whose table segment does not exist. */
+/* A generation whose table segment does not exist: the limiter exists,
+ * so it is corrupt, not missing. */
 static void ctl_generation_without_table(void **state)
 {
 	struct fixture *f = *state;
 
 	make_limiter(f->name);
 	write_field(f->name, 0, offsetof(struct cl_ctl, generation), 8, 2);
-	assert_int_equal(try_open(f->name, 0), -ENOENT);
+	assert_int_equal(try_open(f->name, 0), -EBADMSG);
 }
 
 static void ctl_empty_segment(void **state)
@@ -573,10 +574,10 @@ static void table_segment_missing(void **state)
 	make_limiter(f->name);
 	shm_path(path, f->name, 1);
 	assert_int_equal(unlink(path), 0);
-	assert_int_equal(try_open(f->name, 0), -ENOENT);
-	assert_int_equal(try_open(f->name, CREDLIMIT_OPEN_RDONLY), -ENOENT);
+	assert_int_equal(try_open(f->name, 0), -EBADMSG);
+	assert_int_equal(try_open(f->name, CREDLIMIT_OPEN_RDONLY), -EBADMSG);
 	/* CREATE does not replace a limiter that exists without a table. */
-	assert_int_equal(try_open(f->name, CREDLIMIT_OPEN_CREATE), -ENOENT);
+	assert_int_equal(try_open(f->name, CREDLIMIT_OPEN_CREATE), -EBADMSG);
 }
 
 /* ---- owners, permissions, links and other file types ---- */
