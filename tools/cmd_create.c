@@ -35,19 +35,26 @@ static int parse_full_action(const char *text, int *out)
 			   text);
 }
 
+/* The capacity options given on the command line. */
+struct capacity_options {
+	bool capacity_set;
+	bool max_capacity_set;
+};
+
 static int parse_create_option(int option, struct credlimit_options *o,
-			       bool *max_capacity_set)
+			       struct capacity_options *given)
 {
 	struct credlimit_policy *p = &o->default_policy;
 
 	switch (option) {
 	case OPT_CAPACITY:
-		return parse_u64("--capacity", optarg, 1, UINT64_MAX,
-				 &o->initial_capacity);
+		given->capacity_set = true;
+		return parse_capacity("--capacity", optarg,
+				      &o->initial_capacity);
 	case OPT_MAX_CAPACITY:
-		*max_capacity_set = true;
-		return parse_u64("--max-capacity", optarg, 1, UINT64_MAX,
-				 &o->max_capacity);
+		given->max_capacity_set = true;
+		return parse_capacity("--max-capacity", optarg,
+				      &o->max_capacity);
 	case OPT_MAX_REQUESTS:
 		return parse_u32("--max-requests", optarg, 1, &p->max_requests);
 	case OPT_WINDOW:
@@ -121,7 +128,7 @@ int cmd_create(int argc, char **argv, struct limitctl_globals *globals)
 	static const char *const arguments[] = { "NAME", NULL };
 	struct credlimit_options o;
 	struct credlimit_stats st;
-	bool max_capacity_set = false;
+	struct capacity_options given = { 0 };
 	unsigned flags;
 	credlimit_t *cl;
 	const char *name;
@@ -131,7 +138,7 @@ int cmd_create(int argc, char **argv, struct limitctl_globals *globals)
 
 	credlimit_options_init(&o);
 	while ((option = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
-		status = parse_create_option(option, &o, &max_capacity_set);
+		status = parse_create_option(option, &o, &given);
 		if (status == OPTION_HANDLED) {
 			/* Not an option of create: --help, --json, --owner,
 			 * or an error. */
@@ -163,14 +170,17 @@ int cmd_create(int argc, char **argv, struct limitctl_globals *globals)
 	status = check_initial_credits(&o.default_policy);
 	if (status != EXIT_OK)
 		return status;
-	if (max_capacity_set && o.max_capacity < o.initial_capacity)
+	if (given.max_capacity_set && o.max_capacity < o.initial_capacity)
 		return usage_error("create",
 				   "invalid --max-capacity %" PRIu64
 				   ": it must be at least the capacity "
-				   "(%" PRIu64 ")",
-				   o.max_capacity, o.initial_capacity);
+				   "(%" PRIu64 "%s); raise --max-capacity or "
+				   "lower --capacity",
+				   o.max_capacity, o.initial_capacity,
+				   given.capacity_set ? "" : ", the default");
 
 	flags = CREDLIMIT_OPEN_CREATE | CREDLIMIT_OPEN_EXCL;
+	collect_open_details(&o);
 	error = credlimit_open(name, flags, &o, &cl);
 	if (error == -EEXIST) {
 		print_error("limiter \"%s\" already exists; 'limitctl destroy "

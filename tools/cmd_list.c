@@ -143,7 +143,7 @@ static void format_row(struct row *row, const struct entry_view *view,
 	const struct credlimit_entry *e = &view->entry;
 	const char *name = policy_name(policies, e->now.policy);
 
-	format_entry_key(row->key, sizeof(row->key), e);
+	format_entry_key(row->key, sizeof(row->key), e, true);
 	if (name != NULL)
 		snprintf(row->policy, sizeof(row->policy), "%s%s", name,
 			 e->policy_override != CREDLIMIT_POLICY_NONE ? "*"

@@ -114,7 +114,55 @@ static int merge_numbers(const char *name, credlimit_t *cl,
 	if (request->initial_credits_set)
 		numbers->initial_credits = requested->initial_credits;
 
+	if (*exists && !request->initial_credits_set &&
+	    numbers->initial_credits > numbers->max_credits) {
+		print_error("the kept initial credits (%" PRIu32 ") of policy "
+			    "\"%s\" exceed the new --max-credits %" PRIu32
+			    "; pass --initial-credits as well, at most "
+			    "%" PRIu32,
+			    numbers->initial_credits, policy,
+			    numbers->max_credits, numbers->max_credits);
+		return EXIT_USAGE;
+	}
+
 	return check_initial_credits(numbers);
+}
+
+/* Prints which limit credlimit_policy_define() hit with -ENOSPC: a new
+ * policy needs a free id, and a new window length a free registry slot. */
+static int report_no_room(const char *name, credlimit_t *cl,
+			  const char *policy, bool exists)
+{
+	struct credlimit_stats stats;
+	int error = exists ? 0 : credlimit_stats(cl, &stats);
+
+	if (error < 0) {
+		print_error("cannot define policy \"%s\" in limiter \"%s\": "
+			    "it has all %d policy ids or %d distinct window "
+			    "lengths in use; reuse an existing policy or "
+			    "window length",
+			    policy, name, CREDLIMIT_POLICY_MAX,
+			    CREDLIMIT_WINDOWS_MAX);
+		return EXIT_FAILED;
+	}
+
+	if (!exists && stats.policies >= CREDLIMIT_POLICY_MAX) {
+		print_error("cannot define policy \"%s\" in limiter \"%s\": "
+			    "all %d policy ids are in use; change an existing "
+			    "policy instead ('limitctl policy list %s' shows "
+			    "them)",
+			    policy, name, CREDLIMIT_POLICY_MAX, name);
+		return EXIT_FAILED;
+	}
+
+	print_error("cannot %s policy \"%s\" in limiter \"%s\": it has "
+		    "registered all %d distinct window lengths it can have "
+		    "over its life; use a window length that one of its "
+		    "policies has ('limitctl policy list %s' shows them), or "
+		    "create a new limiter",
+		    exists ? "change" : "define", policy, name,
+		    CREDLIMIT_WINDOWS_MAX, name);
+	return EXIT_FAILED;
 }
 
 static int set_policy(const char *name, credlimit_t *cl, const char *policy,
@@ -131,15 +179,8 @@ static int set_policy(const char *name, credlimit_t *cl, const char *policy,
 		return status;
 
 	id = credlimit_policy_define(cl, policy, &info.policy);
-	if (id == -ENOSPC) {
-		print_error("cannot define policy \"%s\" in limiter \"%s\": "
-			    "it has all %d policy ids or %d distinct window "
-			    "lengths in use; reuse an existing policy or "
-			    "window length",
-			    policy, name, CREDLIMIT_POLICY_MAX,
-			    CREDLIMIT_WINDOWS_MAX);
-		return EXIT_FAILED;
-	}
+	if (id == -ENOSPC)
+		return report_no_room(name, cl, policy, exists);
 	if (id < 0) {
 		print_error("cannot define policy \"%s\" in limiter \"%s\": "
 			    "%s",

@@ -228,11 +228,13 @@ static int run_replay(const struct replay_options *o, const char *path,
 	options.initial_capacity = o->capacity;
 	options.max_capacity = o->capacity;
 	options.default_policy = o->policy;
+	collect_open_details(&options);
 	error = credlimit_open(NULL, CREDLIMIT_OPEN_CREATE, &options, &run.cl);
 	if (error < 0) {
 		print_error("cannot create a private limiter of %" PRIu64
 			    " slots: %s",
 			    o->capacity, credlimit_strerror(error));
+		print_open_details();
 		if (input.file != stdin)
 			fclose(input.file);
 		return EXIT_FAILED;
@@ -286,8 +288,7 @@ static int parse_replay_option(int option, struct replay_options *o)
 		return parse_u32("--initial-credits", optarg, 0,
 				 &o->policy.initial_credits);
 	case OPT_CAPACITY:
-		return parse_u64("--capacity", optarg, 1, UINT64_MAX,
-				 &o->capacity);
+		return parse_capacity("--capacity", optarg, &o->capacity);
 	default:
 		return OPTION_HANDLED;
 	}

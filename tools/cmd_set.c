@@ -20,6 +20,40 @@ struct set_request {
 	uint32_t credits;
 };
 
+/* Prints that limiter name has no free slot for a new key, with what
+ * frees one: idle entries become evictable after two of their windows,
+ * and entries with an assigned policy are never evicted. */
+static void report_table_full(const char *action, const char *name)
+{
+	print_error("cannot %s: limiter \"%s\" has no free slot for a new "
+		    "key; wait until idle entries become evictable (after two "
+		    "of their windows), remove assigned policies that are no "
+		    "longer needed with 'limitctl set %s KEY --policy none', "
+		    "or create a larger limiter",
+		    action, name, name);
+}
+
+/* Checks --credits against the max credits of the policy about to be
+ * assigned, before anything changes.  Returns EXIT_OK, or prints why not
+ * and returns the exit status. */
+static int check_credits_for_policy(const char *name, credlimit_t *cl,
+				    const char *policy, uint32_t credits)
+{
+	struct credlimit_policy numbers;
+	int error = credlimit_policy_find(cl, policy, &numbers);
+
+	/* An unknown policy is reported when it is assigned. */
+	if (error < 0 || credits <= numbers.max_credits)
+		return EXIT_OK;
+
+	print_error("invalid --credits %" PRIu32 ": above the max credits "
+		    "(%" PRIu32 ") of policy \"%s\" in limiter \"%s\"; give "
+		    "at most %" PRIu32,
+		    credits, numbers.max_credits, policy, name,
+		    numbers.max_credits);
+	return EXIT_USAGE;
+}
+
 static int assign_policy(const char *name, credlimit_t *cl,
 			 const struct limitctl_key *key, const char *policy)
 {
@@ -35,10 +69,7 @@ static int assign_policy(const char *name, credlimit_t *cl,
 
 	error = credlimit_set_key_policy(cl, key->bytes, key->len, policy_id);
 	if (error == -ENOSPC) {
-		print_error("cannot assign policy \"%s\": limiter \"%s\" has "
-			    "no free slot for a new key; reset or destroy "
-			    "idle keys first",
-			    policy, name);
+		report_table_full("assign a policy", name);
 		return EXIT_FAILED;
 	}
 	if (error < 0)
@@ -47,7 +78,8 @@ static int assign_policy(const char *name, credlimit_t *cl,
 	return EXIT_OK;
 }
 
-/* Prints why --credits is above the key's max credits, naming the max. */
+/* Prints why --credits is above the key's max credits, naming the max
+ * and the key's policy.  Returns EXIT_USAGE: the value is invalid. */
 static int report_credits_range(const char *name, credlimit_t *cl,
 				const struct limitctl_key *key,
 				uint32_t credits)
@@ -64,7 +96,7 @@ static int report_credits_range(const char *name, credlimit_t *cl,
 		print_error("invalid --credits %" PRIu32 ": above the max "
 			    "credits of the key's policy",
 			    credits);
-		return EXIT_FAILED;
+		return EXIT_USAGE;
 	}
 
 	print_error("invalid --credits %" PRIu32 ": above the max credits "
@@ -72,7 +104,7 @@ static int report_credits_range(const char *name, credlimit_t *cl,
 		    "\"%s\"; give at most %" PRIu32,
 		    credits, info.policy.max_credits, info.name, name,
 		    info.policy.max_credits);
-	return EXIT_FAILED;
+	return EXIT_USAGE;
 }
 
 static int set_credits(const char *name, credlimit_t *cl,
@@ -84,10 +116,7 @@ static int set_credits(const char *name, credlimit_t *cl,
 	if (error == -ERANGE)
 		return report_credits_range(name, cl, key, credits);
 	if (error == -ENOSPC) {
-		print_error("cannot set credits: limiter \"%s\" has no free "
-			    "slot for a new key; reset or destroy idle keys "
-			    "first",
-			    name);
+		report_table_full("set credits", name);
 		return EXIT_FAILED;
 	}
 	if (error < 0)
@@ -194,11 +223,21 @@ int cmd_set(int argc, char **argv, struct limitctl_globals *globals)
 	}
 
 	/* The policy goes first: --credits is checked against the max
-	 * credits of the policy the key has afterwards. */
-	if (request.policy != NULL)
+	 * credits of the policy the key has afterwards.  A named policy is
+	 * checked before the assignment, so a value above its max changes
+	 * nothing. */
+	if (request.policy != NULL && request.credits_set &&
+	    strcmp(request.policy, "none") != 0)
+		status = check_credits_for_policy(name, cl, request.policy,
+						  request.credits);
+	if (status == EXIT_OK && request.policy != NULL)
 		status = assign_policy(name, cl, &key, request.policy);
-	if (status == EXIT_OK && request.credits_set)
+	if (status == EXIT_OK && request.credits_set) {
 		status = set_credits(name, cl, &key, request.credits);
+		if (status != EXIT_OK && request.policy != NULL)
+			print_error("the policy change took effect; only the "
+				    "credits stay unchanged");
+	}
 	if (status == EXIT_OK)
 		print_changes(name, &key, &request, globals->json);
 

@@ -54,7 +54,7 @@ void json_entry(struct json *json, const struct entry_view *view,
 
 	json_object_begin(json);
 
-	format_entry_key(key_text, sizeof(key_text), e);
+	format_entry_key(key_text, sizeof(key_text), e, false);
 	json_field_string(json, "key", key_text);
 	format_hex(hex, sizeof(hex), e->key, e->key_stored);
 	json_field_string(json, "key_hex", hex);
@@ -129,7 +129,7 @@ static void print_key_lines(FILE *out, const struct credlimit_entry *e)
 	char key_text[KEY_TEXT_MAX];
 	char hex[2 * CREDLIMIT_KEY_INLINE_MAX + 1];
 
-	format_entry_key(key_text, sizeof(key_text), e);
+	format_entry_key(key_text, sizeof(key_text), e, true);
 	print_label(out, "key:");
 	fprintf(out, "%s\n", key_text);
 
@@ -147,7 +147,8 @@ static void print_key_lines(FILE *out, const struct credlimit_entry *e)
 		print_label(out, "key digest:");
 		fprintf(out, "%s\n", hex);
 	} else {
-		fprintf(out, "%zu bytes\n", e->key_len);
+		fprintf(out, "%zu byte%s\n", e->key_len,
+			e->key_len == 1 ? "" : "s");
 	}
 }
 

@@ -4,7 +4,9 @@
  * Keys are arbitrary bytes.  They are shown with printable ASCII as is,
  * a backslash as \\ and every other byte as \xNN, so the text is ASCII and
  * names the bytes exactly.  A key longer than CREDLIMIT_KEY_INLINE_MAX is
- * stored as a digest plus its first bytes, shown followed by "...".
+ * stored as a digest plus its first bytes, shown followed by "...".  Text
+ * output adds "#" and the first 8 hex digits of the digest, so long keys
+ * with the same first bytes look different.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -60,16 +62,25 @@ void escape_bytes(char *out, size_t out_size, const uint8_t *bytes,
 }
 
 void format_entry_key(char *out, size_t out_size,
-		      const struct credlimit_entry *entry)
+		      const struct credlimit_entry *entry, bool with_digest)
 {
 	size_t stored = entry->key_stored;
+	size_t used;
 
 	if (stored > sizeof(entry->key))
 		stored = sizeof(entry->key);
 
 	escape_bytes(out, out_size, entry->key, stored);
-	if (entry->key_hashed && strlen(out) + 4 <= out_size)
-		strcat(out, "...");
+	if (!entry->key_hashed)
+		return;
+
+	used = strlen(out);
+	if (with_digest)
+		snprintf(out + used, out_size - used, "...#%02x%02x%02x%02x",
+			 entry->digest[0], entry->digest[1], entry->digest[2],
+			 entry->digest[3]);
+	else
+		snprintf(out + used, out_size - used, "...");
 }
 
 void format_hex(char *out, size_t out_size, const uint8_t *bytes, size_t len)

@@ -89,10 +89,15 @@ int parse_name_only(const char *command, int argc, char **argv,
 void print_error(const char *format, ...)
 	__attribute__((format(printf, 1, 2)));
 
+/* Largest table capacity that libcredlimit accepts, in slots. */
+#define CAPACITY_MAX CREDLIMIT_CAPACITY_MAX
+
 /* parse.c: each returns 0, or prints an error naming `option` and returns
  * EXIT_USAGE. */
 int parse_u64(const char *option, const char *text, uint64_t min,
 	      uint64_t max, uint64_t *out);
+/* Parses a table capacity: 1 to CAPACITY_MAX slots. */
+int parse_capacity(const char *option, const char *text, uint64_t *out);
 int parse_u32(const char *option, const char *text, uint32_t min,
 	      uint32_t *out);
 int parse_duration(const char *option, const char *text, uint64_t *out_ns);
@@ -107,11 +112,14 @@ int parse_name_and_key(const char *command, int count, char **arguments,
 bool parse_decimal_u64(const char *text, size_t len, uint64_t *out);
 
 /* format.c */
-#define KEY_TEXT_MAX (CREDLIMIT_KEY_INLINE_MAX * 4 + 4)
+/* Room for an escaped stored key, "...", "#", 8 hex digits and a NUL. */
+#define KEY_TEXT_MAX (CREDLIMIT_KEY_INLINE_MAX * 4 + 13)
 void escape_bytes(char *out, size_t out_size, const uint8_t *bytes,
 		  size_t len);
+/* Writes the escaped key of entry; a hashed key gets "..." and, with
+ * with_digest, "#" and the first 8 hex digits of its digest. */
 void format_entry_key(char *out, size_t out_size,
-		      const struct credlimit_entry *entry);
+		      const struct credlimit_entry *entry, bool with_digest);
 void format_hex(char *out, size_t out_size, const uint8_t *bytes,
 		size_t len);
 void format_duration_exact(char *out, size_t out_size, uint64_t ns);
@@ -122,8 +130,15 @@ const char *full_action_name(int full_action);
 uint64_t monotonic_now_ns(void);
 
 /* open.c */
+/* Installs a log callback in *options that keeps the library's messages
+ * for print_open_details(), and forgets those kept before. */
+void collect_open_details(struct credlimit_options *options);
+/* Prints each kept message as "limitctl: detail: ..." and forgets them. */
+void print_open_details(void);
 int open_limiter(const char *name, bool writable,
 		 const struct limitctl_globals *globals, credlimit_t **out);
+/* Prints why opening limiter name failed, then the kept library
+ * messages, and returns the exit status. */
 int report_open_error(const char *name, int error, bool writable,
 		      const struct limitctl_globals *globals);
 int report_key_error(const char *action, const char *name,

@@ -46,7 +46,8 @@ limitctl_tests = \
 	tests/limitctl/owner.sh \
 	tests/limitctl/replay.sh \
 	tests/limitctl/replay-errors.sh \
-	tests/limitctl/manpage.sh
+	tests/limitctl/manpage.sh \
+	tests/limitctl/prefork-options.sh
 TESTS += $(limitctl_tests)
 EXTRA_DIST += \
 	$(limitctl_tests) \

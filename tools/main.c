@@ -121,10 +121,21 @@ static void print_version(bool json)
 	       CREDLIMIT_VERSION_STRING, credlimit_version_string());
 }
 
+/* Returns true when command takes a KEY argument, which may start with
+ * "-" and so be read as an option. */
+static bool takes_key(const char *command)
+{
+	const struct limitctl_command *found =
+		command != NULL ? find_command(command) : NULL;
+
+	return found != NULL && strstr(found->synopsis, "KEY") != NULL;
+}
+
 int handle_common_option(int option, const char *command, char **argv,
 			 struct limitctl_globals *globals)
 {
 	const char *offending = optind > 0 ? argv[optind - 1] : "";
+	const char *hint;
 
 	switch (option) {
 	case OPT_HELP:
@@ -152,10 +163,14 @@ int handle_common_option(int option, const char *command, char **argv,
 		if (optopt != 0 && strncmp(offending, "--", 2) == 0)
 			return usage_error(command, "option %s takes no value",
 					   offending);
+		hint = takes_key(command) ? "; to pass a key that starts "
+					    "with \"-\", put -- before it"
+					  : "";
 		if (optopt != 0)
-			return usage_error(command, "unknown option -%c",
-					   optopt);
-		return usage_error(command, "unknown option %s", offending);
+			return usage_error(command, "unknown option -%c%s",
+					   optopt, hint);
+		return usage_error(command, "unknown option %s%s", offending,
+				   hint);
 	}
 }
 
@@ -257,8 +272,7 @@ int main(int argc, char **argv)
 	}
 
 	if (optind >= argc)
-		return usage_error(NULL, "missing command; run 'limitctl "
-					 "--help' for the list");
+		return usage_error(NULL, "missing command");
 
 	if (strcmp(argv[optind], "help") == 0)
 		return finish_output(

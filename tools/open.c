@@ -6,6 +6,10 @@
  * names one.  The library reports an owner or permission mismatch as
  * -EPERM or -EACCES without the owner, so the messages read the owner and
  * mode of /dev/shm/credlimit.NAME, where glibc keeps the segment.
+ *
+ * The library names the segment at fault, and why it refused it, only
+ * through its log callback.  The messages logged during an open are kept
+ * and printed as "detail:" lines when the open fails.
  */
 #include <errno.h>
 #include <pwd.h>
@@ -15,6 +19,55 @@
 #include <unistd.h>
 
 #include "limitctl.h"
+
+/* At most this many messages of one open are kept; more are counted. */
+#define OPEN_DETAILS_MAX 8
+#define OPEN_DETAIL_TEXT_MAX 512
+
+/* Messages the library logged since the last collect_open_details().  The
+ * callback stays installed on the handle after a successful open, so the
+ * messages of later calls collect here too, unprinted. */
+static struct {
+	char text[OPEN_DETAILS_MAX][OPEN_DETAIL_TEXT_MAX];
+	int count;
+	int left_out;
+} open_details;
+
+static void record_open_detail(void *context, int level, const char *message)
+{
+	(void)context;
+	(void)level;
+
+	if (open_details.count == OPEN_DETAILS_MAX) {
+		open_details.left_out++;
+		return;
+	}
+
+	snprintf(open_details.text[open_details.count],
+		 sizeof(open_details.text[0]), "%s", message);
+	open_details.count++;
+}
+
+void collect_open_details(struct credlimit_options *options)
+{
+	open_details.count = 0;
+	open_details.left_out = 0;
+	options->log = record_open_detail;
+	options->log_context = NULL;
+}
+
+void print_open_details(void)
+{
+	for (int i = 0; i < open_details.count; i++)
+		print_error("detail: %s", open_details.text[i]);
+	if (open_details.left_out > 0)
+		print_error("detail: %d more message%s left out",
+			    open_details.left_out,
+			    open_details.left_out == 1 ? "" : "s");
+
+	open_details.count = 0;
+	open_details.left_out = 0;
+}
 
 static void format_user(char *out, size_t out_size, uid_t uid)
 {
@@ -108,8 +161,9 @@ static int report_permission_denied(const char *name, bool writable)
 	return EXIT_FAILED;
 }
 
-int report_open_error(const char *name, int error, bool writable,
-		      const struct limitctl_globals *globals)
+/* Prints why an open failed and returns the exit status. */
+static int explain_open_error(const char *name, int error, bool writable,
+			      const struct limitctl_globals *globals)
 {
 	switch (error) {
 	case -ENOENT:
@@ -130,11 +184,12 @@ int report_open_error(const char *name, int error, bool writable,
 	case -EMSGSIZE:
 	case -ENODATA:
 	case -EBADMSG:
-		print_error("cannot open limiter \"%s\": %s; "
-			    "/dev/shm/credlimit.%s is not a valid segment for "
-			    "libcredlimit %s ('limitctl destroy %s' removes "
-			    "it)",
-			    name, credlimit_strerror(error), name,
+		/* The control segment or the table segment may be at
+		 * fault: the detail lines name the one. */
+		print_error("cannot open limiter \"%s\": %s; one of its "
+			    "segments is not valid for libcredlimit %s "
+			    "('limitctl destroy %s' removes them)",
+			    name, credlimit_strerror(error),
 			    credlimit_version_string(), name);
 		return EXIT_FAILED;
 
@@ -143,6 +198,18 @@ int report_open_error(const char *name, int error, bool writable,
 			    credlimit_strerror(error));
 		return EXIT_FAILED;
 	}
+}
+
+int report_open_error(const char *name, int error, bool writable,
+		      const struct limitctl_globals *globals)
+{
+	int status = explain_open_error(name, error, writable, globals);
+
+	/* A missing control segment is all the library can report then,
+	 * and the message above names it already. */
+	if (error != -ENOENT)
+		print_open_details();
+	return status;
 }
 
 int open_limiter(const char *name, bool writable,
@@ -158,6 +225,7 @@ int open_limiter(const char *name, bool writable,
 	else if (geteuid() == 0)
 		flags |= CREDLIMIT_OPEN_ANY_OWNER;
 
+	collect_open_details(&options);
 	error = credlimit_open(name, flags, &options, out);
 	if (error < 0)
 		return report_open_error(name, error, writable, globals);

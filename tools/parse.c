@@ -79,6 +79,24 @@ int parse_u32(const char *option, const char *text, uint32_t min,
 	return status;
 }
 
+int parse_capacity(const char *option, const char *text, uint64_t *out)
+{
+	char quoted[VALUE_TEXT_MAX];
+	uint64_t value;
+
+	if (!parse_decimal_u64(text, strlen(text), &value) || value < 1 ||
+	    value > CAPACITY_MAX) {
+		print_error("invalid %s \"%s\": expected a whole number of "
+			    "slots from 1 to %" PRIu64 " (2^32)",
+			    option, quote_value(quoted, sizeof(quoted), text),
+			    CAPACITY_MAX);
+		return EXIT_USAGE;
+	}
+
+	*out = value;
+	return EXIT_OK;
+}
+
 static const struct {
 	const char *suffix;
 	uint64_t ns;
@@ -341,18 +359,42 @@ static bool is_valid_name(const char *text, size_t max, const char *allowed,
 	return true;
 }
 
+/* Returns true when text ends in ".g" and one or more digits, the suffix
+ * of the table segments "/credlimit.NAME.gN". */
+static bool ends_like_table_segment(const char *text)
+{
+	size_t len = strlen(text);
+	size_t digits = 0;
+
+	while (digits < len && isdigit((unsigned char)text[len - 1 - digits]))
+		digits++;
+
+	return digits > 0 && len >= digits + 2 &&
+	       text[len - digits - 1] == 'g' && text[len - digits - 2] == '.';
+}
+
 int parse_limiter_name(const char *text)
 {
 	char quoted[VALUE_TEXT_MAX];
 
-	if (is_valid_name(text, CREDLIMIT_NAME_MAX, "._-", false))
-		return EXIT_OK;
+	quote_value(quoted, sizeof(quoted), text);
+	if (!is_valid_name(text, CREDLIMIT_NAME_MAX, "._-", false)) {
+		print_error("invalid limiter name \"%s\": use 1 to %d of the "
+			    "characters A-Z a-z 0-9 . _ -, not starting with "
+			    "\".\"",
+			    quoted, CREDLIMIT_NAME_MAX);
+		return EXIT_USAGE;
+	}
 
-	print_error("invalid limiter name \"%s\": use 1 to %d of the "
-		    "characters A-Z a-z 0-9 . _ -, not starting with \".\"",
-		    quote_value(quoted, sizeof(quoted), text),
-		    CREDLIMIT_NAME_MAX);
-	return EXIT_USAGE;
+	if (ends_like_table_segment(text)) {
+		print_error("invalid limiter name \"%s\": a name may not end "
+			    "in \".g\" and digits, which table segments use; "
+			    "choose another name",
+			    quoted);
+		return EXIT_USAGE;
+	}
+
+	return EXIT_OK;
 }
 
 int parse_policy_name(const char *text)

@@ -29,16 +29,25 @@ const char *policy_name(const struct policy_table *table, int id)
 	return NULL;
 }
 
-/* Prints "60 requests per 1m, max 60 credits, 0 initial credits". */
+/* Returns "s" unless count is 1, to make a noun plural. */
+static const char *plural_s(uint32_t count)
+{
+	return count == 1 ? "" : "s";
+}
+
+/* Prints "60 requests per 1m, max 60 credits, 0 initial credits", with
+ * "request" and "credit" for a count of 1. */
 void print_policy_numbers(FILE *out, const struct credlimit_policy *p)
 {
 	char window[32];
 
 	format_duration_exact(window, sizeof(window), p->window_ns);
 	fprintf(out,
-		"%" PRIu32 " requests per %s, max %" PRIu32
-		" credits, %" PRIu32 " initial credits",
-		p->max_requests, window, p->max_credits, p->initial_credits);
+		"%" PRIu32 " request%s per %s, max %" PRIu32
+		" credit%s, %" PRIu32 " initial credit%s",
+		p->max_requests, plural_s(p->max_requests), window,
+		p->max_credits, plural_s(p->max_credits), p->initial_credits,
+		plural_s(p->initial_credits));
 }
 
 void json_policy(struct json *json, const struct credlimit_policy_info *info)

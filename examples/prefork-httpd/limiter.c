@@ -40,9 +40,11 @@ static void format_policy(const struct credlimit_policy *p, char *text, size_t s
 
 	format_duration(p->window_ns, window, sizeof(window));
 	snprintf(text, size,
-		 "%" PRIu32 " requests per %s, %" PRIu32 " max credits, %" PRIu32
-		 " initial credits",
-		 p->max_requests, window, p->max_credits, p->initial_credits);
+		 "%" PRIu32 " request%s per %s, %" PRIu32 " max credit%s, %" PRIu32
+		 " initial credit%s",
+		 p->max_requests, p->max_requests == 1 ? "" : "s", window,
+		 p->max_credits, p->max_credits == 1 ? "" : "s",
+		 p->initial_credits, p->initial_credits == 1 ? "" : "s");
 }
 
 static const char *open_error_hint(int error)

@@ -100,17 +100,22 @@ static void print_help(const struct credlimit_options *defaults)
 	       "                            is closed (default 5s)\n"
 	       "\n"
 	       "Limiter (segment /credlimit.NAME in /dev/shm):\n"
-	       "  -n, --name NAME           limiter name, [A-Za-z0-9._-], at most %d bytes\n"
+	       "  -n, --name NAME           limiter name, [A-Za-z0-9._-], at most %d bytes,\n"
+	       "                            not starting with '.' nor ending in \".g\" and\n"
+	       "                            digits, which table segments use\n"
 	       "                            (default %s)\n"
 	       "      --recreate            unlink an existing limiter of that name first,\n"
 	       "                            so every customer starts anew; without it an\n"
 	       "                            existing limiter is reused with its counts\n"
 	       "      --unlink-on-exit      remove the limiter when the server stops; by\n"
 	       "                            default it stays for limitctl to inspect\n"
-	       "      --capacity N          table slots when creating, rounded up to a\n"
-	       "                            power of two, at least 8 (default %" PRIu64 ")\n"
-	       "      --max-capacity N      slots the table may grow to; 0 means no growth\n"
-	       "                            (default 0)\n"
+	       "      --capacity N          table slots when creating, 1 to 4294967296,\n"
+	       "                            rounded up to a power of two, at least 8\n"
+	       "                            (default %" PRIu64 ")\n"
+	       "      --max-capacity N      max slots recorded for table growth, which\n"
+	       "                            this version does not implement yet, so the\n"
+	       "                            table keeps --capacity; 0 to 4294967296, 0\n"
+	       "                            meaning equal to --capacity (default 0)\n"
 	       "      --full-action deny|allow\n"
 	       "                            answer for a new customer when the table is\n"
 	       "                            full: deny with 503, or allow untracked\n"
@@ -263,6 +268,37 @@ static uint64_t parse_duration_option(const char *option, const char *text,
 	return ns;
 }
 
+/* Returns true when name ends in ".g" and one or more digits, the suffix
+ * of the table segments "/credlimit.NAME.gN". */
+static bool ends_like_table_segment(const char *name)
+{
+	size_t len = strlen(name);
+	size_t digits = 0;
+
+	while (digits < len && name[len - 1 - digits] >= '0' &&
+	       name[len - 1 - digits] <= '9')
+		digits++;
+
+	return digits > 0 && len >= digits + 2 && name[len - digits - 1] == 'g' &&
+	       name[len - digits - 2] == '.';
+}
+
+/* Parses a table capacity in slots: min (0 or 1) to 2^32, the largest
+ * table libcredlimit accepts. */
+static uint64_t parse_capacity_option(const char *option, const char *text,
+				      uint64_t min)
+{
+	const uint64_t max = UINT64_C(1) << 32;
+	uint64_t value;
+
+	if (parse_uint64(text, &value) != 0 || value < min || value > max)
+		usage_error("invalid %s '%s': expected a whole number of slots "
+			    "from %" PRIu64 " to %" PRIu64 " (2^32)%s",
+			    option, text, min, max,
+			    min == 0 ? ", 0 meaning equal to --capacity" : "");
+	return value;
+}
+
 static void check_name(const char *name)
 {
 	size_t len = strlen(name);
@@ -277,6 +313,10 @@ static void check_name(const char *name)
 	if (strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 			 "0123456789._-") != len)
 		usage_error("invalid --name '%s': use only letters, digits, '.', '_' and '-'",
+			    name);
+	if (ends_like_table_segment(name))
+		usage_error("invalid --name '%s': a name may not end in \".g\" and digits, "
+			    "which table segments use; choose another name",
 			    name);
 }
 
@@ -367,12 +407,12 @@ void options_parse(struct server_options *options, int argc, char **argv)
 				"--initial-credits", optarg, 0, UINT32_MAX);
 			break;
 		case OPT_CAPACITY:
-			options->capacity = parse_number_option(
-				"--capacity", optarg, 1, UINT64_C(1) << 32);
+			options->capacity =
+				parse_capacity_option("--capacity", optarg, 1);
 			break;
 		case OPT_MAX_CAPACITY:
-			options->max_capacity = parse_number_option(
-				"--max-capacity", optarg, 0, UINT64_C(1) << 32);
+			options->max_capacity =
+				parse_capacity_option("--max-capacity", optarg, 0);
 			break;
 		case OPT_FULL_ACTION:
 			if (strcmp(optarg, "deny") == 0)
@@ -411,8 +451,9 @@ void options_parse(struct server_options *options, int argc, char **argv)
 	check_policy(options);
 
 	if (options->max_capacity != 0 && options->max_capacity < options->capacity)
-		usage_error("--max-capacity %" PRIu64 " is below --capacity %" PRIu64
-			    ": raise it, or use 0 for a table that does not grow",
+		usage_error("invalid --max-capacity %" PRIu64 ": it must be at least the "
+			    "capacity (%" PRIu64 "); raise --max-capacity, lower --capacity, "
+			    "or use 0 for a max capacity equal to --capacity",
 			    options->max_capacity, options->capacity);
 
 	error = listener_parse_address(options->listen_text,

@@ -53,6 +53,20 @@ run_as_nobody() {
 	err=$(cat "$WORK/err")
 }
 
+# Runs limitctl with the arguments, output discarded, and returns its
+# status; for loops of many runs.  In a build tree it runs the binary
+# behind libtool's wrapper script, which starts much slower than the
+# binary itself.
+run_quietly() {
+	tools_dir=$(dirname "$LIMITCTL")
+	if [ -x "$tools_dir/.libs/limitctl" ]; then
+		LD_LIBRARY_PATH=$tools_dir/../.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} \
+			"$tools_dir/.libs/limitctl" "$@" >/dev/null 2>&1
+	else
+		"$LIMITCTL" "$@" >/dev/null 2>&1
+	fi
+}
+
 # Runs limitctl with the arguments; sets $status, $out and $err.
 run() {
 	"$LIMITCTL" "$@" >"$WORK/out" 2>"$WORK/err"
@@ -119,6 +133,14 @@ expect_err() {
 	case $err in
 	*"$1"*) pass "$2: error contains \"$1\"" ;;
 	*) fail "$2: error lacks \"$1\"" ;;
+	esac
+}
+
+# expect_no_err TEXT WHAT: standard error does not contain TEXT.
+expect_no_err() {
+	case $err in
+	*"$1"*) fail "$2: error contains \"$1\"" ;;
+	*) pass "$2: error lacks \"$1\"" ;;
 	esac
 }
 

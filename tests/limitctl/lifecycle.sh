@@ -12,7 +12,7 @@ expect_run 0 "create" create "$NAME" --max-requests 3 --window 366d \
 	--max-credits 2 --initial-credits 1
 expect_out "created limiter \"$NAME\": 4096 slots (max 4096), mode 0600, full action deny" \
 	"create"
-expect_out "default policy: 3 requests per 366d, max 2 credits, 1 initial credits" \
+expect_out "default policy: 3 requests per 366d, max 2 credits, 1 initial credit" \
 	"create"
 if [ -e "/dev/shm/credlimit.$NAME" ] && [ -e "/dev/shm/credlimit.$NAME.g1" ]; then
 	pass "create made the control and table segments"
@@ -89,7 +89,7 @@ expect_run 0 "show" show "$NAME" alice
 expect_out "key:              alice" "show"
 expect_out "key hex:          616c696365" "show"
 expect_out "key length:       5 bytes" "show"
-expect_out "policy:           default (id 0): 3 requests per 366d, max 2 credits, 1 initial credits" \
+expect_out "policy:           default (id 0): 3 requests per 366d, max 2 credits, 1 initial credit" \
 	"show"
 expect_out "assigned policy:  none" "show"
 expect_out "remaining:        0" "show"
@@ -103,9 +103,11 @@ expect_out "key \"carol\" of limiter \"$NAME\": credits set to 2" "set --credits
 expect_run 0 "show after set --credits" show "$NAME" carol
 expect_out "credits:          2" "show after set --credits"
 expect_out "remaining:        4" "show after set --credits"
-expect_run 1 "set --credits above max" set "$NAME" carol --credits 3
-expect_err "invalid --credits 3: above the max credits (2) of the key's policy \"default\"" \
+expect_run 2 "set --credits above max" set "$NAME" carol --credits 3
+expect_err "invalid --credits 3: above the max credits (2) of the key's policy \"default\" in limiter \"$NAME\"; give at most 2" \
 	"set --credits above max"
+expect_run 0 "show after set --credits above max" show "$NAME" carol
+expect_out "credits:          2" "set --credits above max changed nothing"
 
 expect_run 0 "policy list" policy list "$NAME"
 expect_equal "$(printf '%s\n' "$out" | awk '$2 == "default" { print $1, $3, $4, $5, $6 }')" \
@@ -128,6 +130,15 @@ expect_run 2 "policy set with initial above max" policy set "$NAME" gold \
 	--initial-credits 7
 expect_err "invalid --initial-credits 7: it must be at most the max credits (6)" \
 	"policy set with initial above max"
+# default keeps 1 initial credit, which a max of 0 would exceed.
+expect_run 2 "policy set with max below the kept initial credits" policy set \
+	"$NAME" default --max-credits 0
+expect_err "the kept initial credits (1) of policy \"default\" exceed the new --max-credits 0; pass --initial-credits as well, at most 0" \
+	"policy set with max below the kept initial credits"
+expect_no_err "invalid --initial-credits" \
+	"policy set with max below the kept initial credits"
+expect_run 0 "policy set with max and initial credits lowered" policy set \
+	"$NAME" default --max-credits 2 --initial-credits 1
 
 expect_run 0 "set --policy" set "$NAME" alice --policy gold
 expect_out "key \"alice\" of limiter \"$NAME\": policy \"gold\" assigned" \
@@ -148,6 +159,12 @@ expect_err "policy \"platinum\" not found in limiter \"$NAME\"; 'limitctl policy
 expect_run 3 "set --policy none of a missing key" set "$NAME" nobody \
 	--policy none
 expect_err "key \"nobody\" not found" "set --policy none of a missing key"
+# --credits above the max of the policy being assigned changes nothing.
+expect_run 2 "set --policy with --credits above its max" set "$NAME" frank \
+	--policy gold --credits 7
+expect_err "invalid --credits 7: above the max credits (6) of policy \"gold\" in limiter \"$NAME\"; give at most 6" \
+	"set --policy with --credits above its max"
+expect_run 3 "show after a rejected set --policy" show "$NAME" frank
 
 # The policy is assigned before the credits are checked against it: 6 is
 # above the default policy's 2 but within gold's 6.
@@ -184,12 +201,16 @@ expect_run 3 "show of a binary key given literally" show "$NAME" 00ff5c41
 # Keys above 32 bytes are stored as a digest plus their first 16 bytes.
 long_key=0123456789abcdefLONG-KEY-STORED-AS-DIGEST
 expect_run 0 "acquire of a long key" acquire "$NAME" "$long_key"
-expect_run 0 "list shows a long key's prefix" list "$NAME"
-expect_equal "$(table_field '0123456789abcdef...' 3)" 3 \
-	"list: long key shown as prefix"
 expect_run 0 "show of a long key" show "$NAME" "$long_key"
 expect_out "key length:       41 bytes, stored as a digest and its first 16 bytes" \
 	"show of a long key"
+digest8=$(printf '%s\n' "$out" | awk '$1 == "key" && $2 == "digest:" { print substr($3, 1, 8) }')
+expect_equal "${#digest8}" 8 "show of a long key: digest shown"
+expect_out "key:              0123456789abcdef...#$digest8" \
+	"show of a long key: prefix, ... and digest"
+expect_run 0 "list shows a long key's prefix and digest" list "$NAME"
+expect_equal "$(table_field "0123456789abcdef...#$digest8" 3)" 3 \
+	"list: long key shown as prefix and digest"
 expect_run 3 "show of another key with the same prefix" show "$NAME" \
 	0123456789abcdefOTHER-KEY-STORED-AS-DIGEST
 
@@ -206,6 +227,33 @@ expect_equal "$out" "reset 6 entries of limiter \"$NAME\"" "reset --all"
 expect_run 0 "list after reset --all" list "$NAME"
 expect_equal "$(table_field carol 3)" 4 "list after reset --all: carol"
 expect_equal "$(table_field dave 3)" 10 "list after reset --all: dave keeps gold"
+
+# Two long keys with the same first 16 bytes differ in the digest shown.
+expect_run 0 "acquire of a second long key" acquire "$NAME" \
+	0123456789abcdefOTHER-KEY-STORED-AS-DIGEST
+expect_run 0 "list of two long keys" list "$NAME"
+expect_equal "$(printf '%s\n' "$out" | awk '/^0123456789abcdef\.\.\.#/ { print $1 }' | sort -u | wc -l | tr -d ' ')" \
+	2 "list: two long keys with one prefix look different"
+
+# Counts of 1 take the singular.
+expect_run 0 "policy set of ones" policy set "$NAME" single --max-requests 1 \
+	--window 366d --max-credits 1 --initial-credits 1
+expect_out "1 request per 366d, max 1 credit, 1 initial credit" \
+	"policy set of ones"
+expect_run 0 "acquire of a one-byte key" acquire "$NAME" z
+expect_run 0 "show of a one-byte key" show "$NAME" z
+expect_out "key length:       1 byte" "show of a one-byte key"
+expect_no_out "1 bytes" "show of a one-byte key"
+
+# A key that starts with "-" follows --.
+expect_run 0 "acquire of a key starting with -" acquire "$NAME" -- -dash-key
+expect_out "allowed: cost 1 for key \"-dash-key\"" \
+	"acquire of a key starting with -"
+expect_run 0 "show of a key starting with -" show "$NAME" -- -dash-key
+expect_out "key:              -dash-key" "show of a key starting with -"
+expect_run 0 "set of a key starting with -" set "$NAME" --credits 1 -- \
+	-dash-key
+expect_run 0 "reset of a key starting with -" reset "$NAME" -- -dash-key
 
 expect_run 0 "destroy" destroy "$NAME"
 expect_equal "$out" "destroyed limiter \"$NAME\"" "destroy"

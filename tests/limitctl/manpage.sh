@@ -48,6 +48,40 @@ expect_out "/dev/shm/credlimit.NAME" "FILES: control segment"
 expect_out "/dev/shm/credlimit.NAME.gN" "FILES: table segment"
 expect_out ".I VERDICT REMAINING CREDITS RESET_MS RETRY_MS" "replay output"
 
+# Prints the roff source of the subsection whose .SS line starts with
+# TITLE, up to the next .SS or .SH line.
+subsection() {
+	awk -v title=".SS \"$1 " '
+		index($0, title) == 1 { inside = 1; print; next }
+		inside && /^\.S[SH] / { exit }
+		inside { print }
+	' "$PAGE"
+}
+
+out=$(subsection create)
+expect_out "do not end in
+.B .g
+and digits" "create: limiter names may not end in .g and digits"
+expect_out "1 to 4294967296" "create: capacity range"
+expect_out "This version keeps the initial capacity" "create: no table growth"
+out=$(subsection set)
+expect_out "reserves the policy name
+.B none" "set: the policy name none is reserved"
+expect_out "is a usage error (exit status 2)" "set: --credits above the max"
+expect_out "after two of its windows" "set: full-table advice"
+out=$(subsection "policy set")
+expect_out "reserves the name
+.B none" "policy set: the policy name none is reserved"
+out=$(subsection replay)
+expect_out "1 to 4294967296" "replay: capacity range"
+out=$(subsection destroy)
+expect_out "sticky bit" "destroy: who may remove the segments"
+out=$(cat "$PAGE")
+expect_out "such as
+.BR 0123456789abcdef...#1f2e3d4c ," "KEYS: long keys show part of their digest"
+expect_out "limitctl: detail:" "EXIT STATUS: detail lines of a failed open"
+expect_no_out "grows" "the page promises no table growth"
+
 # Every long option that a --help text shows is in the page, written
 # with escaped dashes as roff needs.
 for command in "" create list show acquire reset set policy stats check \

@@ -30,7 +30,8 @@ for command in $commands; do
 done
 
 expect_run 2 "no command"
-expect_err "limitctl: missing command" "no command"
+expect_equal "$err" "limitctl: missing command
+Try 'limitctl --help'." "no command: one hint"
 expect_run 2 "unknown command" frobnicate
 expect_err 'unknown command "frobnicate"' "unknown command"
 expect_run 2 "help for unknown command" help frobnicate
@@ -41,6 +42,16 @@ expect_err "unknown option --frobnicate" "unknown global option"
 expect_run 2 "unknown command option" list "$NAME" --frobnicate
 expect_err "unknown option --frobnicate" "unknown command option"
 expect_err "Try 'limitctl list --help'." "unknown command option"
+expect_no_err "put -- before it" "unknown option of a command without KEY"
+
+# A KEY that starts with "-" is parsed as options, so the error of a
+# command that takes a KEY shows how to pass one.
+for command in show acquire reset set; do
+	expect_run 2 "$command with a key starting with -" "$command" "$NAME" \
+		-dash-key
+	expect_err 'unknown option -d; to pass a key that starts with "-", put -- before it' \
+		"$command with a key starting with -"
+done
 expect_run 2 "option without its value" create "$NAME" --window
 expect_err "option --window needs a value" "option without its value"
 expect_run 2 "flag given a value" list "$NAME" --json=yes
@@ -59,6 +70,37 @@ expect_run 2 "limiter name with a slash" create "a/b"
 expect_err 'invalid limiter name "a/b"' "limiter name with a slash"
 expect_run 2 "limiter name with a leading dot" create ".hidden"
 expect_err 'invalid limiter name ".hidden"' "limiter name with a leading dot"
+
+# Table segments are "/credlimit.NAME.gN", so no limiter name may end in
+# ".g" and digits.  Every command checks the name before opening.
+table_suffix_rule='a name may not end in ".g" and digits, which table segments use; choose another name'
+for name in x.g1 a.b.g12 "$NAME.g0"; do
+	expect_run 2 "create of limiter name $name" create "$name"
+	expect_err "invalid limiter name \"$name\": $table_suffix_rule" \
+		"create of limiter name $name"
+done
+expect_run 2 "destroy of limiter name x.g1" destroy x.g1
+expect_err "invalid limiter name \"x.g1\": $table_suffix_rule" \
+	"destroy of limiter name x.g1"
+for command in list stats check "policy list"; do
+	# shellcheck disable=SC2086 # "policy list" is two words
+	expect_run 2 "$command of limiter name x.g1" $command x.g1
+	expect_err "$table_suffix_rule" "$command of limiter name x.g1"
+done
+for command in show acquire reset; do
+	expect_run 2 "$command of limiter name x.g1" "$command" x.g1 key
+	expect_err "$table_suffix_rule" "$command of limiter name x.g1"
+done
+expect_run 2 "set of limiter name x.g1" set x.g1 key --credits 1
+expect_err "$table_suffix_rule" "set of limiter name x.g1"
+expect_run 2 "policy set of limiter name x.g1" policy set x.g1 gold \
+	--max-requests 1 --window 1s
+expect_err "$table_suffix_rule" "policy set of limiter name x.g1"
+# Names that only look close to the suffix are valid: not found, not a
+# usage error.
+for name in "$NAME.g" "$NAME.g1x" "$NAME.gg1" "$NAME-g1"; do
+	expect_run 3 "list of valid limiter name $name" list "$name"
+done
 
 expect_run 2 "window without unit" create "$NAME" --window 10x
 expect_equal "$err" 'limitctl: invalid --window "10x": expected a number with unit ms, s, m, h or d, such as 500ms or 10m' \
@@ -91,6 +133,17 @@ expect_err "invalid --max-capacity 16: it must be at least the capacity (64)" \
 	"max-capacity below capacity"
 expect_run 2 "capacity 0" create "$NAME" --capacity 0
 expect_err 'invalid --capacity "0"' "capacity 0"
+expect_run 2 "capacity above 2^32" create "$NAME" --capacity 4294967297
+expect_equal "$err" 'limitctl: invalid --capacity "4294967297": expected a whole number of slots from 1 to 4294967296 (2^32)' \
+	"capacity above 2^32"
+expect_run 2 "max-capacity above 2^32" create "$NAME" \
+	--max-capacity 18446744073709551615
+expect_err 'invalid --max-capacity "18446744073709551615": expected a whole number of slots from 1 to 4294967296 (2^32)' \
+	"max-capacity above 2^32"
+expect_run 2 "max-capacity below the default capacity" create "$NAME" \
+	--max-capacity 100
+expect_err "invalid --max-capacity 100: it must be at least the capacity (4096, the default); raise --max-capacity or lower --capacity" \
+	"max-capacity below the default capacity"
 expect_run 2 "mode not octal" create "$NAME" --mode 0800
 expect_err 'invalid --mode "0800": expected octal permission bits' \
 	"mode not octal"
@@ -158,6 +211,19 @@ expect_run 2 "replay window above 366 days" replay --max-requests 1 \
 expect_err 'invalid --window-ms "31622400001"' "replay window above 366 days"
 expect_run 2 "replay with two files" replay --max-requests 1 --window-ms 1 a b
 expect_err 'unexpected argument "b"' "replay with two files"
+expect_run 2 "replay capacity above 2^32" replay --max-requests 1 \
+	--window-ms 1 --capacity 4294967297
+expect_err 'invalid --capacity "4294967297": expected a whole number of slots from 1 to 4294967296 (2^32)' \
+	"replay capacity above 2^32"
+
+# The table does not grow in this version, and the help of create states
+# that without promising growth.
+expect_run 0 "create --help" create --help
+expect_out "this version keeps the" "create --help on growth"
+expect_out "not implemented yet" "create --help on growth"
+expect_no_out "may grow to" "create --help on growth"
+expect_run 0 "set --help" set --help
+expect_out "no policy may be named none" "set --help on the name none"
 
 # Nothing above may have created the limiter.
 if [ -e "/dev/shm/credlimit.$NAME" ]; then
