@@ -51,3 +51,7 @@ tests_test_process_SOURCES = tests/test_process.c tests/unit.h
 tests_test_process_CPPFLAGS = $(CL_UNIT_CPPFLAGS)
 tests_test_process_CFLAGS = $(CL_UNIT_CFLAGS)
 tests_test_process_LDADD = $(CL_UNIT_LDADD)
+
+# limitctl and the library on a /dev/shm too small for the table.
+TESTS += tests/shm-full.sh
+EXTRA_DIST += tests/shm-full.sh tests/unit.h
