@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <urcu-bp.h>
 #include <urcu/system.h>
 
 #include "handle.h"
@@ -41,6 +42,10 @@ struct checker {
 	credlimit_problem_fn report;
 	void *context;
 	int problems;
+	const struct cl_table_map *t;     /* table being checked */
+	const struct cl_table_map *other; /* the other table of a migration */
+	bool source; /* t is the source of a migration: sealed, frozen and
+		      * moved slots are expected */
 };
 
 static void __attribute__((format(printf, 3, 4)))
@@ -134,13 +139,25 @@ static void check_locks(struct checker *c)
 			"; the next policy change takes it over",
 			holder);
 
+	holder = CMM_LOAD_SHARED(cl->ctl->migration_pid);
+	if (holder != 0 && !cl_pid_alive(holder))
+		finding(c, CREDLIMIT_LOG_INFO,
+			"migration lock held by dead process %" PRIu64
+			"; the next decision takes it over",
+			holder);
+}
+
+static void check_eviction_locks(struct checker *c)
+{
 	for (int i = 0; i < CL_EVICT_LOCKS; i++) {
-		holder = CMM_LOAD_SHARED(cl->table.locks[i]);
+		uint64_t holder = CMM_LOAD_SHARED(c->t->locks[i]);
+
 		if (holder != 0 && !cl_pid_alive(holder))
 			finding(c, CREDLIMIT_LOG_INFO,
-				"eviction lock %d held by dead process %" PRIu64
+				"generation %" PRIu64 ": eviction lock %d held "
+				"by dead process %" PRIu64
 				"; the next eviction takes it over",
-				i, holder);
+				c->t->generation, i, holder);
 	}
 }
 
@@ -194,7 +211,7 @@ static void check_placement(struct checker *c, uint64_t index, uint64_t meta,
 			    const uint64_t key[4])
 {
 	const struct credlimit *cl = c->cl;
-	const struct cl_table_map *t = &cl->table;
+	const struct cl_table_map *t = c->t;
 	uint64_t hash = cl_stored_key_hash(cl->secret, meta, key);
 	uint64_t home = hash & t->mask;
 	uint64_t distance = (index - home) & t->mask;
@@ -217,7 +234,7 @@ static void check_placement(struct checker *c, uint64_t index, uint64_t meta,
 		uint64_t other_meta = CMM_LOAD_SHARED(e->meta);
 		bool same = true;
 
-		if (other_meta == 0) {
+		if (other_meta == 0 || other_meta == CL_META_SEALED_EMPTY) {
 			finding(c, CREDLIMIT_LOG_ERROR,
 				"slot %" PRIu64 ": unreachable, empty slot %"
 				PRIu64 " lies before it",
@@ -287,10 +304,60 @@ static void check_state(struct checker *c, uint64_t index, uint64_t meta,
 			index, cl_state_credits(state.lo));
 }
 
-/* Checks one slot; returns true when it holds a READY entry. */
+/* Reports a key that is live in the target while its entry in the
+ * source is live too: the two would each allow the full allowance. */
+static void check_not_in_source(struct checker *c, uint64_t index,
+				uint64_t meta, const uint64_t key[4])
+{
+	struct cl_slot slot;
+	struct cl_key k;
+
+	cl_key_from_entry(&k, c->cl->secret, meta, key);
+	if (cl_table_find((struct cl_table_map *)c->other, &k, false, &slot) ==
+	    0)
+		finding(c, CREDLIMIT_LOG_ERROR,
+			"generation %" PRIu64 " slot %" PRIu64 ": key is live "
+			"in generation %" PRIu64 " too",
+			c->t->generation, index, c->other->generation);
+}
+
+/* Checks a slot whose state a snapshot could read. */
+static void check_ready(struct checker *c, uint64_t index, uint64_t meta,
+			struct cl_state_word state, const uint64_t key[4])
+{
+	switch (cl_state_flags(state.hi)) {
+	case CL_STATE_EVICTING:
+		finding(c, CREDLIMIT_LOG_INFO,
+			"slot %" PRIu64 ": being evicted by %s process %u",
+			index,
+			cl_pid_alive((uint32_t)state.lo) ? "live" : "dead",
+			(unsigned)(uint32_t)state.lo);
+		return;
+	case CL_STATE_FROZEN:
+	case CL_STATE_MOVED:
+		if (!c->source) {
+			finding(c, CREDLIMIT_LOG_ERROR,
+				"slot %" PRIu64 ": frozen by a migration that "
+				"is not running",
+				index);
+			return;
+		}
+		break;
+	default:
+		if (c->other != NULL && !c->source)
+			check_not_in_source(c, index, meta, key);
+		break;
+	}
+
+	if (check_key(c, index, meta, key))
+		check_placement(c, index, meta, key);
+	check_state(c, index, meta, state);
+}
+
+/* Checks one slot; returns true when it holds a live READY entry. */
 static bool check_slot(struct checker *c, uint64_t index)
 {
-	const struct cl_table_map *t = &c->cl->table;
+	const struct cl_table_map *t = c->t;
 	const struct cl_entry *e = &t->entries[index];
 	uint64_t meta = CMM_LOAD_SHARED(e->meta);
 	struct cl_state_word state;
@@ -315,34 +382,39 @@ static bool check_slot(struct checker *c, uint64_t index)
 		break;
 
 	default:
-		finding(c, CREDLIMIT_LOG_ERROR,
-			"slot %" PRIu64 ": invalid status", index);
-		return false;
-	}
-
-	if (!cl_table_snapshot(t, index, &meta, &state, key, &last_seen)) {
-		state = cl_state_load(e);
-		if (cl_state_flags(state.hi) == CL_STATE_EVICTING)
-			finding(c, CREDLIMIT_LOG_INFO,
-				"slot %" PRIu64 ": being evicted by %s process "
-				"%u",
-				index,
-				cl_pid_alive((uint32_t)state.lo) ? "live"
-								 : "dead",
-				(unsigned)(uint32_t)state.lo);
-		else if (cl_meta_status(CMM_LOAD_SHARED(e->meta)) ==
-			 CL_SLOT_READY)
+		if (!c->source || (meta != CL_META_SEALED_EMPTY &&
+				   meta != CL_META_SEALED_CLAIM))
 			finding(c, CREDLIMIT_LOG_ERROR,
-				"slot %" PRIu64 ": frozen by a migration that "
-				"is not running",
-				index);
+				"slot %" PRIu64 ": invalid status", index);
 		return false;
 	}
 
-	if (check_key(c, index, meta, key))
-		check_placement(c, index, meta, key);
-	check_state(c, index, meta, state);
-	return true;
+	if (!cl_table_snapshot(t, index, &meta, &state, key, &last_seen))
+		return false;
+	check_ready(c, index, meta, state, key);
+	return cl_state_flags(state.hi) == CL_STATE_LIVE ||
+	       cl_state_flags(state.hi) == CL_STATE_FROZEN;
+}
+
+/* Checks a table header and every slot; returns the live entries. */
+static uint64_t check_table(struct checker *c)
+{
+	const char *why;
+	uint64_t ready = 0;
+
+	if (cl_table_validate(c->t->header, c->t->mapping.size, c->cl->ctl,
+			      c->t->generation, &why) < 0) {
+		finding(c, CREDLIMIT_LOG_ERROR,
+			"table segment of generation %" PRIu64 ": %s",
+			c->t->generation, why);
+		return 0;
+	}
+
+	check_eviction_locks(c);
+	for (uint64_t i = 0; i < c->t->capacity; i++)
+		if (check_slot(c, i))
+			ready++;
+	return ready;
 }
 
 int credlimit_check(credlimit_t *cl, credlimit_problem_fn report,
@@ -350,32 +422,46 @@ int credlimit_check(credlimit_t *cl, credlimit_problem_fn report,
 {
 	struct checker c = { .cl = cl, .report = report, .context = context };
 	struct credlimit_stats stats;
+	struct cl_view *view;
 	const char *why;
-	uint64_t ready = 0;
+	uint64_t ready;
 	int err;
 
 	if (cl == NULL)
 		return -EINVAL;
 
 	err = cl_ctl_validate(cl->ctl, cl->ctl_mapping.size, &why);
-	if (err < 0)
+	if (err < 0) {
 		finding(&c, CREDLIMIT_LOG_ERROR, "control segment: %s", why);
-	err = cl_table_validate(cl->table.header, cl->table.mapping.size,
-				cl->ctl, cl->table.generation, &why);
-	if (err < 0)
-		finding(&c, CREDLIMIT_LOG_ERROR, "table segment: %s", why);
-	if (c.problems > 0)
 		return c.problems;
+	}
 
 	check_registry(&c);
 	check_policies(&c);
 	check_locks(&c);
 
-	for (uint64_t i = 0; i < cl->table.capacity; i++)
-		if (check_slot(&c, i))
-			ready++;
+	err = cl_view_refresh(cl);
+	if (err < 0)
+		return err;
+	rcu_read_lock();
+	view = rcu_dereference(cl->view);
 
-	if (credlimit_stats(cl, &stats) == 0 && stats.entries != ready)
+	/* In a migration, the source holds sealed, frozen and moved slots,
+	 * and no key may be live in both tables. */
+	c.t = &view->current->table;
+	c.other = view->target != NULL ? &view->target->table : NULL;
+	c.source = view->target != NULL;
+	ready = check_table(&c);
+	if (view->target != NULL) {
+		c.t = &view->target->table;
+		c.other = &view->current->table;
+		c.source = false;
+		ready += check_table(&c);
+	}
+	rcu_read_unlock();
+
+	if (credlimit_stats(cl, &stats) == 0 && !stats.migrating &&
+	    stats.entries != ready)
 		finding(&c, CREDLIMIT_LOG_INFO,
 			"%" PRIu64 " entries found, counters say %" PRIu64
 			" (they differ while decisions run, or after a "

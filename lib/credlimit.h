@@ -56,13 +56,13 @@ extern "C" {
 #endif
 
 #define CREDLIMIT_VERSION_MAJOR 0
-#define CREDLIMIT_VERSION_MINOR 1
+#define CREDLIMIT_VERSION_MINOR 2
 #define CREDLIMIT_VERSION_PATCH 0
-/* MAJOR * 10000 + MINOR * 100 + PATCH, so 0.1.0 is 100. */
+/* MAJOR * 10000 + MINOR * 100 + PATCH, so 0.2.0 is 200. */
 #define CREDLIMIT_VERSION_NUMBER                                            \
 	(CREDLIMIT_VERSION_MAJOR * 10000 + CREDLIMIT_VERSION_MINOR * 100 +  \
 	 CREDLIMIT_VERSION_PATCH)
-#define CREDLIMIT_VERSION_STRING "0.1.0"
+#define CREDLIMIT_VERSION_STRING "0.2.0"
 
 /* Longest limiter name, in bytes.  Names use [A-Za-z0-9._-], may not
  * start with '.', and may not end in ".g" and digits (the suffix of table
@@ -250,6 +250,14 @@ struct credlimit_stats {
 	uint64_t capacity;      /* slots of the current table */
 	uint64_t max_capacity;  /* slots the table may grow to */
 	uint64_t generation;    /* current table generation, from 1 */
+	uint64_t migrations;    /* table migrations (growth steps) finished */
+	uint64_t entries_moved; /* entries copied into new tables */
+	/* Entries migrations did not copy: indistinguishable from new
+	 * customers, or (rarely) no room in the new table. */
+	uint64_t entries_dropped;
+	bool migrating;              /* a migration is under way */
+	uint64_t migration_capacity; /* slots of its target table */
+	uint64_t migration_progress; /* slots of the current table done */
 	uint64_t probe_limit;   /* slots a lookup examines at most */
 	uint64_t segment_bytes; /* control segment plus current table */
 	int full_action;        /* enum credlimit_full_action */
@@ -491,6 +499,18 @@ CREDLIMIT_API int credlimit_policy_list(credlimit_t *cl,
  */
 CREDLIMIT_API int credlimit_foreach(credlimit_t *cl, uint64_t now_ns,
 				    credlimit_entry_fn fn, void *context);
+
+/*
+ * Grows the table to at least `capacity` slots (rounded up to a power of
+ * two; 0 doubles it) and waits until the new table is current: the way to
+ * resize before a known peak.  A migration already running is finished
+ * first.  Decisions of other processes go on meanwhile.  Returns 0 (also
+ * when the table is already that large), -ERANGE (above the limiter's
+ * maximum capacity), -EROFS, -ENOSPC (no room in /dev/shm for the new
+ * table), -EPERM (the caller may not create segments for the limiter's
+ * owner), or -EINVAL.
+ */
+CREDLIMIT_API int credlimit_grow(credlimit_t *cl, uint64_t capacity);
 
 /* Fills *out with counters and sizes.  Counters are sums of per-thread
  * stripes read one by one, so they are exact only when no decision runs. */

@@ -14,8 +14,9 @@
  * leaves an error that names the problem ("remove it") instead of a hang.
  *
  * fork(): mappings are inherited, so a handle keeps working in a child.
- * The only per-process values, the cached pid and the thread's statistics
- * stripe, are refreshed by a pthread_atfork() child handler.
+ * pthread_atfork() handlers refresh the per-process values (the cached
+ * pid and the thread's statistics stripe) and keep the view mutex and
+ * liburcu-bp consistent (lib/view.c).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -50,13 +51,15 @@ static uint32_t self_pid;
 
 static void refresh_after_fork(void)
 {
+	cl_view_after_fork_child();
 	CMM_STORE_SHARED(self_pid, (uint32_t)getpid());
 	cl_stats_after_fork();
 }
 
 static void register_atfork(void)
 {
-	pthread_atfork(NULL, NULL, refresh_after_fork);
+	pthread_atfork(cl_view_before_fork, cl_view_after_fork_parent,
+		       refresh_after_fork);
 	CMM_STORE_SHARED(self_pid, (uint32_t)getpid());
 }
 
@@ -161,21 +164,6 @@ static void bind_ctl(struct credlimit *cl, struct cl_mapping *map)
 	cl->full_action = (int)ctl->full_action;
 }
 
-/* Points the handle at a validated table segment. */
-static void bind_table(struct cl_table_map *t, struct cl_mapping *map)
-{
-	struct cl_table *header = map->addr;
-
-	t->mapping = *map;
-	t->header = header;
-	t->entries = (struct cl_entry *)((char *)header + CL_TABLE_HEADER_SIZE);
-	t->locks = (uint64_t *)((char *)header + CL_TABLE_LOCKS_OFF);
-	t->capacity = header->capacity;
-	t->mask = header->capacity - 1;
-	t->probe_limit = header->probe_limit;
-	t->generation = header->generation;
-}
-
 /* Writes a new control header (all but the magic) into a zeroed mapping. */
 static int ctl_init(struct cl_ctl *ctl, uint64_t initial, uint64_t max,
 		    const struct credlimit_options *o)
@@ -225,6 +213,7 @@ static int create_private(struct credlimit *cl,
 			  const struct credlimit_options *o)
 {
 	struct cl_mapping ctl_map, table_map;
+	struct cl_table_map table;
 	uint64_t initial, max;
 	int err;
 
@@ -252,7 +241,12 @@ static int create_private(struct credlimit *cl,
 	cl->owner = geteuid();
 	cl->mode = 0600;
 	bind_ctl(cl, &ctl_map);
-	bind_table(&cl->table, &table_map);
+	cl_table_bind(&table, &table_map);
+	err = cl_view_init(cl, &table);
+	if (err < 0) {
+		cl_segment_unmap(&table_map);
+		goto fail_unmap_ctl;
+	}
 	return 0;
 
 fail_unmap_ctl:
@@ -265,6 +259,7 @@ static int create_named(struct credlimit *cl, const struct credlimit_options *o)
 	char ctl_name[CL_SHM_NAME_MAX + 1];
 	char table_name[CL_SHM_NAME_MAX + 1];
 	struct cl_mapping ctl_map, table_map;
+	struct cl_table_map table;
 	uint64_t initial, max;
 	int err;
 
@@ -275,7 +270,8 @@ static int create_named(struct credlimit *cl, const struct credlimit_options *o)
 	cl_shm_name(ctl_name, cl->name, 0);
 	cl_shm_name(table_name, cl->name, 1);
 
-	err = cl_segment_create(ctl_name, CL_CTL_SIZE, o->mode, &ctl_map);
+	err = cl_segment_create(ctl_name, CL_CTL_SIZE, o->mode, geteuid(),
+				&ctl_map);
 	if (err < 0)
 		return err;
 	err = ctl_init(ctl_map.addr, initial, max, o);
@@ -286,24 +282,30 @@ static int create_named(struct credlimit *cl, const struct credlimit_options *o)
 	 * did not finish would make the exclusive create fail: remove it
 	 * once (only our own user's segment can be removed). */
 	err = cl_segment_create(table_name, cl_table_size(initial), o->mode,
-				&table_map);
+				geteuid(), &table_map);
 	if (err == -EEXIST && shm_unlink(table_name) == 0) {
 		cl_log(cl, CREDLIMIT_LOG_WARNING,
 		       "removed stale table segment %s", table_name);
 		err = cl_segment_create(table_name, cl_table_size(initial),
-					o->mode, &table_map);
+					o->mode, geteuid(), &table_map);
 	}
 	if (err < 0)
 		goto fail_remove_ctl;
 
 	cl_table_init(table_map.addr, ctl_map.addr, 1, initial);
+	cl_table_bind(&table, &table_map);
+	err = cl_view_init(cl, &table);
+	if (err < 0) {
+		cl_segment_unmap(&table_map);
+		shm_unlink(table_name);
+		goto fail_remove_ctl;
+	}
 	ctl_publish(ctl_map.addr);
 
 	cl->created = true;
 	cl->owner = geteuid();
 	cl->mode = o->mode & 0777;
 	bind_ctl(cl, &ctl_map);
-	bind_table(&cl->table, &table_map);
 	return 0;
 
 fail_remove_ctl:
@@ -366,12 +368,8 @@ static int attach_ctl(struct credlimit *cl, uid_t owner, bool any_owner,
 /* Attaches and validates the current table generation. */
 static int attach_table(struct credlimit *cl)
 {
-	char table_name[CL_SHM_NAME_MAX + 1];
-	struct cl_mapping map;
+	struct cl_table_map table;
 	uint64_t generation;
-	uid_t uid;
-	mode_t mode;
-	const char *why = "cannot open or map the table segment";
 	int err;
 
 	for (int tries = 0;; tries++) {
@@ -383,35 +381,33 @@ static int attach_table(struct credlimit *cl)
 			return -EBADMSG;
 		}
 
-		cl_shm_name(table_name, cl->name, generation);
-		err = cl_segment_attach(table_name, cl->rdonly, cl->owner, false,
-					CL_TABLE_HEADER_SIZE,
-					cl_table_size(cl->max_capacity), &map,
-					&uid, &mode);
-		if (err == 0) {
-			err = cl_table_validate(map.addr, map.size, cl->ctl,
-						generation, &why);
-			if (err == 0)
-				break;
-			cl_segment_unmap(&map);
-		}
+		err = cl_view_map_generation(cl, generation, &table);
+		if (err == 0)
+			break;
 
 		/* The generation may have moved on while we opened it. */
 		if (generation == CMM_LOAD_SHARED(cl->ctl->generation) ||
 		    tries >= 100) {
 			if (err == -ENOENT) {
 				/* The limiter exists: its table must too. */
-				why = "table segment is missing";
+				cl_log(cl, CREDLIMIT_LOG_ERROR,
+				       "/credlimit.%s.g%" PRIu64
+				       ": table segment is missing",
+				       cl->name, generation);
 				err = -EBADMSG;
 			}
-			cl_log(cl, CREDLIMIT_LOG_ERROR, "%s: %s: %s",
-			       table_name, why, credlimit_strerror(err));
 			return err;
 		}
 	}
 
-	bind_table(&cl->table, &map);
-	return 0;
+	err = cl_view_init(cl, &table);
+	if (err < 0) {
+		cl_segment_unmap(&table.mapping);
+		return err;
+	}
+
+	/* A migration that runs now needs its target in the view too. */
+	return cl_view_refresh(cl);
 }
 
 static int attach_named(struct credlimit *cl, const struct credlimit_options *o,
@@ -428,6 +424,7 @@ static int attach_named(struct credlimit *cl, const struct credlimit_options *o,
 
 	err = attach_table(cl);
 	if (err < 0) {
+		cl_view_destroy(cl);
 		cl_segment_unmap(&cl->ctl_mapping);
 		cl->ctl = NULL;
 	}
@@ -497,7 +494,7 @@ int credlimit_close(credlimit_t *cl)
 {
 	if (cl == NULL)
 		return 0;
-	cl_segment_unmap(&cl->table.mapping);
+	cl_view_destroy(cl);
 	cl_segment_unmap(&cl->ctl_mapping);
 	free(cl);
 	return 0;

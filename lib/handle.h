@@ -18,6 +18,7 @@
 #include "shm/layout.h"
 #include "shm/segment.h"
 #include "shm/table.h"
+#include "view.h"
 
 struct credlimit {
 	char name[CREDLIMIT_NAME_MAX + 1]; /* "" for a private limiter */
@@ -39,7 +40,8 @@ struct credlimit {
 	uid_t owner;  /* owner of the control segment */
 	mode_t mode;  /* its permission bits */
 
-	struct cl_table_map table; /* current generation */
+	/* Mapped table generations, RCU-protected (lib/view.c). */
+	struct cl_view *view;
 
 	credlimit_log_fn log;
 	void *log_context;

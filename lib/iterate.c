@@ -10,9 +10,14 @@
 #include <errno.h>
 #include <string.h>
 
+#include <urcu-bp.h>
+#include <urcu/system.h>
+
 #include "algorithm.h"
 #include "handle.h"
+#include "locate.h"
 #include "policy.h"
+#include "state.h"
 #include "shm/entry.h"
 
 /* Fills *out from a snapshot of one entry.  Returns 0 or -EBADMSG. */
@@ -69,10 +74,42 @@ static int entry_describe(const struct credlimit *cl, uint64_t meta,
 	return 0;
 }
 
+/*
+ * Takes a snapshot of slot `index` of table t, accepting it only if it
+ * still holds key k.  Returns true with the snapshot's values.
+ */
+static bool snapshot_of_key(const struct cl_table_map *t, uint64_t index,
+			    const struct cl_key *k, uint64_t *meta,
+			    struct cl_state_word *state, uint64_t key[4],
+			    uint64_t *last_seen)
+{
+	if (!cl_table_snapshot(t, index, meta, state, key, last_seen))
+		return false;
+	return cl_meta_len(*meta) == k->len &&
+	       cl_meta_hashed(*meta) == k->hashed &&
+	       memcmp(key, k->stored, sizeof(k->stored)) == 0;
+}
+
+/* Enters a read-side critical section with a current view. */
+static int enter_view(struct credlimit *cl, struct cl_view **view)
+{
+	for (;;) {
+		int err;
+
+		rcu_read_lock();
+		*view = cl_view_enter(cl);
+		if (*view != NULL)
+			return 0;
+		rcu_read_unlock();
+		err = cl_view_refresh(cl);
+		if (err < 0)
+			return err;
+	}
+}
+
 int credlimit_lookup(credlimit_t *cl, const void *key, size_t key_len,
 		     uint64_t now_ns, struct credlimit_entry *entry)
 {
-	struct cl_slot slot;
 	struct cl_key k;
 	int err;
 
@@ -83,57 +120,190 @@ int credlimit_lookup(credlimit_t *cl, const void *key, size_t key_len,
 		return err;
 
 	cl_key_prepare(&k, cl->secret, key, key_len);
+	now_ns = cl_resolve_now(now_ns);
 	for (int tries = 0; tries < 1000; tries++) {
+		struct cl_state_word state;
 		uint64_t meta, last_seen;
 		uint64_t stored[4];
-		struct cl_state_word state;
+		struct cl_located loc;
+		struct cl_view *view;
 
-		err = cl_table_find(&cl->table, &k, !cl->rdonly, &slot);
-		if (err == CL_EMOVED)
-			return -EBADMSG;
+		err = enter_view(cl, &view);
 		if (err < 0)
 			return err;
+		err = cl_locate(cl, view, &k, CL_LOCATE_READ, 0, 0, &loc);
+		if (err == 0) {
+			/* Read the found slot again as one snapshot, with
+			 * its last_seen; retry if it changed hands. */
+			if (snapshot_of_key(loc.table, loc.slot.index, &k,
+					    &meta, &state, stored, &last_seen))
+				err = entry_describe(cl, meta, state, stored,
+						     last_seen, now_ns, entry);
+			else
+				err = CL_RETRY_LOOKUP;
+		}
+		rcu_read_unlock();
 
-		/* Read the found slot again as one snapshot, with its
-		 * last_seen; retry if it was evicted in between. */
-		if (!cl_table_snapshot(&cl->table, slot.index, &meta, &state,
-				       stored, &last_seen) ||
-		    cl_meta_key_bits(meta) != cl_meta_key_bits(slot.meta) ||
-		    memcmp(stored, k.stored, sizeof(stored)) != 0)
+		if (err == CL_EREFRESH) {
+			err = cl_view_refresh(cl);
+			if (err < 0)
+				return err;
 			continue;
-
-		return entry_describe(cl, meta, state, stored, last_seen,
-				      cl_resolve_now(now_ns), entry);
+		}
+		if (err != CL_RETRY_LOOKUP)
+			return err;
 	}
 	return -EBUSY;
 }
 
-int credlimit_foreach(credlimit_t *cl, uint64_t now_ns, credlimit_entry_fn fn,
-		      void *context)
-{
-	if (cl == NULL || fn == NULL)
-		return -EINVAL;
-	now_ns = cl_resolve_now(now_ns);
+/* State of one credlimit_foreach() call. */
+struct walk {
+	struct credlimit *cl;
+	uint64_t now_ns;
+	credlimit_entry_fn fn;
+	void *context;
+	struct cl_table_map *current;
+	struct cl_table_map *target; /* NULL while no migration is known */
+	struct cl_table_map private_target;
+	bool mapped_target;          /* private_target is mapped */
+};
 
-	for (uint64_t i = 0; i < cl->table.capacity; i++) {
-		struct credlimit_entry entry;
+static int visit(struct walk *w, uint64_t meta, struct cl_state_word state,
+		 const uint64_t key[4], uint64_t last_seen)
+{
+	struct credlimit_entry entry;
+	int err;
+
+	err = entry_describe(w->cl, meta, state, key, last_seen, w->now_ns,
+			     &entry);
+	if (err < 0)
+		return err;
+	return w->fn(w->context, &entry);
+}
+
+/*
+ * Finds the target of a migration that started after the view was taken,
+ * mapping it for this walk only.  Returns false when there is none.
+ */
+static bool find_target(struct walk *w)
+{
+	uint64_t state = CMM_LOAD_SHARED(w->cl->ctl->migration_state);
+	uint64_t generation = CMM_LOAD_SHARED(w->cl->ctl->generation);
+	uint64_t target = cl_copying_target(state);
+
+	if (w->target != NULL)
+		return true;
+	/* Once it finished, the old target is the current generation. */
+	if (target == 0 && generation > w->current->generation)
+		target = w->current->generation + 1;
+	if (target == 0 || cl_view_map_generation(w->cl, target,
+						  &w->private_target) < 0)
+		return false;
+	w->mapped_target = true;
+	w->target = &w->private_target;
+	return true;
+}
+
+/*
+ * Visits a READY slot of the current table.  A frozen or moved entry is
+ * shown as the target holds it, if the target has it: a moved entry the
+ * target lacks was dropped as indistinguishable from a new customer.
+ */
+static int visit_current(struct walk *w, uint64_t meta,
+			 struct cl_state_word state, const uint64_t key[4],
+			 uint64_t last_seen)
+{
+	unsigned flags = cl_state_flags(state.hi);
+	struct cl_state_word copy_state;
+	uint64_t copy_meta, copy_key[4], copy_seen;
+	struct cl_slot slot;
+	struct cl_key k;
+
+	if (flags == CL_STATE_LIVE)
+		return visit(w, meta, state, key, last_seen);
+	if (flags == CL_STATE_EVICTING || !find_target(w)) {
+		/* Without a target a frozen value is the latest one. */
+		if (flags == CL_STATE_FROZEN)
+			return visit(w, meta, state, key, last_seen);
+		return 0;
+	}
+
+	cl_key_from_entry(&k, w->cl->secret, meta, key);
+	if (cl_table_find(w->target, &k, false, &slot) == 0 &&
+	    snapshot_of_key(w->target, slot.index, &k, &copy_meta,
+			    &copy_state, copy_key, &copy_seen))
+		return visit(w, copy_meta, copy_state, copy_key, copy_seen);
+	if (flags == CL_STATE_FROZEN)
+		return visit(w, meta, state, key, last_seen);
+	return 0;
+}
+
+/* Visits a live entry of the target unless the current table has its
+ * key, in which case visit_current() showed it already. */
+static int visit_target(struct walk *w, uint64_t meta,
+			struct cl_state_word state, const uint64_t key[4],
+			uint64_t last_seen)
+{
+	struct cl_slot slot;
+	struct cl_key k;
+	int err;
+
+	if (cl_state_flags(state.hi) != CL_STATE_LIVE)
+		return 0;
+
+	cl_key_from_entry(&k, w->cl->secret, meta, key);
+	err = cl_table_find(w->current, &k, false, &slot);
+	if (err == 0 || err == CL_EFROZEN)
+		return 0;
+	return visit(w, meta, state, key, last_seen);
+}
+
+/* Walks table t, passing each READY slot to fn. */
+static int walk_table(struct walk *w, struct cl_table_map *t,
+		      int (*fn)(struct walk *, uint64_t, struct cl_state_word,
+				const uint64_t *, uint64_t))
+{
+	for (uint64_t i = 0; i < t->capacity; i++) {
 		struct cl_state_word state;
 		uint64_t meta, last_seen;
 		uint64_t key[4];
 		int err;
 
-		if (!cl_table_snapshot(&cl->table, i, &meta, &state, key,
-				       &last_seen))
+		if (!cl_table_snapshot(t, i, &meta, &state, key, &last_seen))
 			continue;
-
-		err = entry_describe(cl, meta, state, key, last_seen, now_ns,
-				     &entry);
-		if (err < 0)
-			return err;
-
-		err = fn(context, &entry);
+		err = fn(w, meta, state, key, last_seen);
 		if (err != 0)
 			return err;
 	}
 	return 0;
+}
+
+int credlimit_foreach(credlimit_t *cl, uint64_t now_ns, credlimit_entry_fn fn,
+		      void *context)
+{
+	struct walk w = { .cl = cl, .fn = fn, .context = context };
+	struct cl_view *view;
+	int err;
+
+	if (cl == NULL || fn == NULL)
+		return -EINVAL;
+	w.now_ns = cl_resolve_now(now_ns);
+
+	err = enter_view(cl, &view);
+	if (err < 0)
+		return err;
+	w.current = &view->current->table;
+	w.target = view->target != NULL ? &view->target->table : NULL;
+
+	/* Every key is in the current table (live, frozen or moved) or
+	 * only in the target: the first pass shows the former, the second
+	 * the latter, so each key is shown once. */
+	err = walk_table(&w, w.current, visit_current);
+	if (err == 0 && (w.target != NULL || find_target(&w)))
+		err = walk_table(&w, w.target, visit_target);
+	rcu_read_unlock();
+
+	if (w.mapped_target)
+		cl_segment_unmap(&w.private_target.mapping);
+	return err;
 }

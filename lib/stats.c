@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <limits.h>
 
+#include <urcu-bp.h>
 #include <urcu/system.h>
 
 #include "handle.h"
@@ -41,7 +42,10 @@ void cl_stats_after_fork(void)
 int credlimit_stats(credlimit_t *cl, struct credlimit_stats *out)
 {
 	struct credlimit_stats s = { 0 };
+	struct cl_view *view;
 	uint64_t removals = 0;
+	uint64_t state;
+	int err;
 
 	if (cl == NULL || out == NULL)
 		return -EINVAL;
@@ -60,11 +64,33 @@ int credlimit_stats(credlimit_t *cl, struct credlimit_stats *out)
 	}
 	s.entries = s.inserts >= removals ? s.inserts - removals : 0;
 
-	s.capacity = cl->table.capacity;
+	err = cl_view_refresh(cl);
+	if (err < 0)
+		return err;
+	rcu_read_lock();
+	view = rcu_dereference(cl->view);
+	s.capacity = view->current->table.capacity;
+	s.generation = view->current->table.generation;
+	s.probe_limit = view->current->table.probe_limit;
+	s.segment_bytes = cl->ctl_mapping.size +
+			  view->current->table.mapping.size;
+	if (view->target != NULL)
+		s.segment_bytes += view->target->table.mapping.size;
+	rcu_read_unlock();
+
+	state = CMM_LOAD_SHARED(cl->ctl->migration_state);
+	s.migrating = state != 0;
+	if (s.migrating) {
+		s.migration_capacity =
+			CMM_LOAD_SHARED(cl->ctl->migration_target);
+		s.migration_progress =
+			CMM_LOAD_SHARED(cl->ctl->migration_cursor);
+	}
+	s.migrations = CMM_LOAD_SHARED(cl->ctl->migrations_done);
+	s.entries_moved = CMM_LOAD_SHARED(cl->ctl->entries_moved);
+	s.entries_dropped = CMM_LOAD_SHARED(cl->ctl->entries_dropped);
+
 	s.max_capacity = cl->max_capacity;
-	s.generation = cl->table.generation;
-	s.probe_limit = cl->table.probe_limit;
-	s.segment_bytes = cl->ctl_mapping.size + cl->table.mapping.size;
 	s.full_action = cl->full_action;
 	s.policies = credlimit_policy_list(cl, NULL, 0);
 	if (s.policies < 0)

@@ -25,7 +25,10 @@
  *
  * Meta, one 8-byte word changed by compare-and-swap:
  *
- *   bits 1..0    status: EMPTY, CLAIMED (being written), READY
+ *   bits 1..0    status: EMPTY, CLAIMED (being written), READY, or
+ *                SEALED, set by a migration: CL_META_SEALED_EMPTY on an
+ *                EMPTY slot (it still ends probe sequences) and
+ *                CL_META_SEALED_CLAIM on a dead claim (probes pass it)
  *   bit  2       key stored as digest
  *   bits 18..3   key length, bytes
  *   bits 27..19  per-key policy id + 1, 0 for none
@@ -37,7 +40,9 @@
  *
  * A slot goes EMPTY -> CLAIMED -> READY and never back to EMPTY, so an
  * inserter that claims the first EMPTY slot of its probe sequence cannot
- * race another inserter of the same key into a different slot.
+ * race another inserter of the same key into a different slot.  A
+ * migration turns EMPTY slots and dead claims into SEALED ones, which end
+ * a probe sequence like EMPTY but send the inserter to the next table.
  */
 #ifndef CREDLIMIT_SHM_ENTRY_H
 #define CREDLIMIT_SHM_ENTRY_H
@@ -176,7 +181,12 @@ enum cl_meta_status {
 	CL_SLOT_EMPTY = 0,
 	CL_SLOT_CLAIMED = 1,
 	CL_SLOT_READY = 2,
+	CL_SLOT_SEALED = 3,
 };
+
+/* The two meta words a migration seals slots with. */
+#define CL_META_SEALED_EMPTY UINT64_C(3)
+#define CL_META_SEALED_CLAIM UINT64_C(7)
 
 #define CL_META_HASHED (UINT64_C(1) << 2)
 #define CL_META_LEN_SHIFT 3
@@ -260,6 +270,37 @@ static inline uint64_t cl_meta_make_claim(unsigned tag, unsigned len,
 	       (uint64_t)(len & CL_META_LEN_MASK) << CL_META_LEN_SHIFT |
 	       (uint64_t)(pid & CL_META_PID_MASK) << CL_META_PID_SHIFT |
 	       (uint64_t)(tag & CL_META_TAG_MASK) << CL_META_TAG_SHIFT;
+}
+
+/* Loads an entry's meta word with acquire ordering. */
+static inline uint64_t cl_entry_load_meta(const struct cl_entry *e)
+{
+	uint64_t meta = CMM_LOAD_SHARED(e->meta);
+
+	/* Orders the meta load before loads of the key and state it
+	 * describes; pairs with the full barrier of the compare-and-swap
+	 * that publishes a slot READY. */
+	cmm_smp_rmb();
+	return meta;
+}
+
+/*
+ * Resets an entry left EVICTING by a dead evicter to a fresh state in the
+ * next slot generation.  Only a compare-and-swap from the exact abandoned
+ * value is attempted, so of several processes doing this at once one
+ * succeeds and the rest see the change.  Returns true when this call
+ * reset it.
+ */
+static inline bool cl_entry_reset_dead_eviction(struct cl_entry *e,
+						struct cl_state_word seen)
+{
+	struct cl_state_word fresh = {
+		.lo = 0,
+		.hi = cl_state_make_hi(0, 0, cl_state_gen(seen.hi) + 1,
+				       CL_STATE_LIVE),
+	};
+
+	return cl_state_cas(e, &seen, fresh);
 }
 
 #endif /* CREDLIMIT_SHM_ENTRY_H */

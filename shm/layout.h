@@ -39,6 +39,18 @@
 #define CL_LAYOUT_VERSION 1
 
 #define CL_CACHE_LINE 64
+
+/* Phases of ctl->migration_state. */
+#define CL_MIGRATION_CREATING 1 /* the target segment is being made */
+#define CL_MIGRATION_COPYING 2  /* entries move to the target */
+
+/* The migration counters carry their migration's target generation, so a
+ * helper that read a migration that has since ended cannot count its
+ * work into the next one. */
+#define CL_MIGRATION_TAG_SHIFT 40
+#define CL_MIGRATION_COUNT_MASK ((UINT64_C(1) << CL_MIGRATION_TAG_SHIFT) - 1)
+#define CL_MIGRATION_TAG(generation)                                          \
+	(((generation) & 0xffffff) << CL_MIGRATION_TAG_SHIFT)
 #define CL_ENTRY_SIZE 64
 #define CL_WINDOW_SLOTS 1024 /* slot 0 unused: window id 0 means fresh */
 #define CL_POLICY_SLOTS 256
@@ -87,9 +99,15 @@ struct cl_ctl {
 	uint64_t window_count;
 	/* Current table generation, 1 at creation. */
 	uint64_t generation;
-	/* Migration to a new generation (table growth): state, target
-	 * generation, next slot to copy, pid of the migrator.  Zero while no
-	 * migration runs. */
+	/* Migration to generation + 1 (table growth), lib/grow.c:
+	 * migration_state  phase (CL_MIGRATION_*) in bits 7..0, target
+	 *                  generation above; 0 while no migration runs
+	 * migration_target capacity of the target table, slots
+	 * migration_cursor first slot of the next chunk to hand out, in
+	 *                  bits 39..0, tagged with the low 24 bits of the
+	 *                  target generation above them (CL_MIGRATION_TAG)
+	 * migration_pid    pid holding the migration lock, 0 when free; it
+	 *                  serializes starting, sweeping and finishing */
 	uint64_t migration_state;
 	uint64_t migration_target;
 	uint64_t migration_cursor;
@@ -98,7 +116,17 @@ struct cl_ctl {
 	 * credlimit_check() can bound every stored count. */
 	uint64_t max_requests_ever;
 	uint64_t max_credits_ever;
-	uint64_t reserved1[7];
+	/* Counters of finished migrations, entries they moved, and entries
+	 * they dropped as indistinguishable from new customers. */
+	uint64_t migrations_done;
+	uint64_t entries_moved;
+	uint64_t entries_dropped;
+	/* Slots of the current table that helpers reported settled, tagged
+	 * like migration_cursor: short of the capacity once every chunk is
+	 * handed out, it means a helper is slow or died, and the table needs
+	 * a sweep before the migration ends. */
+	uint64_t migration_settled;
+	uint64_t reserved1[3];
 } __attribute__((aligned(CL_CACHE_LINE)));
 
 /*
@@ -142,8 +170,8 @@ struct cl_stripe {
 } __attribute__((aligned(CL_CACHE_LINE)));
 
 /*
- * Table segment header.  Immutable after creation, published like the
- * control header: magic last, release store.
+ * Table segment header.  Immutable after creation, except used_slots,
+ * published like the control header: magic last, release store.
  */
 struct cl_table {
 	uint64_t magic;          /* CL_TABLE_MAGIC */
@@ -157,6 +185,11 @@ struct cl_table {
 	uint32_t probe_limit;    /* min(CL_PROBE_MAX, capacity) */
 	uint64_t locks_off;      /* byte offset of the eviction locks */
 	uint64_t entries_off;    /* CL_TABLE_HEADER_SIZE */
+
+	/* Atomic: slots ever claimed in this table (it never decreases,
+	 * since slots never return to EMPTY); the load that triggers
+	 * growth.  Zero in tables made before it was counted. */
+	uint64_t used_slots __attribute__((aligned(CL_CACHE_LINE)));
 } __attribute__((aligned(CL_CACHE_LINE)));
 
 #define CL_TABLE_LOCKS_OFF 1024

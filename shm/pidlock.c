@@ -45,6 +45,24 @@ void cl_backoff(unsigned round)
 	sched_yield();
 }
 
+int cl_wait_for_owner(struct cl_wait *w, uint64_t pid)
+{
+	/* Spin and yield for 64 rounds before the first liveness check, so
+	 * a claim that is about to be published costs no system call. */
+	if (w->round >= 64 && w->round % 16 == 0) {
+		uint64_t now = cl_monotonic_ns();
+
+		if (!cl_pid_alive(pid))
+			return 1;
+		if (w->deadline == 0)
+			w->deadline = now + CL_OWNER_TIMEOUT_NS;
+		else if (now > w->deadline)
+			return -EBUSY;
+	}
+	cl_backoff(w->round++);
+	return 0;
+}
+
 int cl_pidlock_acquire(uint64_t *word, uint64_t timeout_ns)
 {
 	uint64_t self = (uint64_t)getpid();

@@ -35,4 +35,22 @@ uint64_t cl_monotonic_ns(void);
  */
 void cl_backoff(unsigned round);
 
+/* A live process may keep a slot claimed or evicting, or a lock, this
+ * long before a waiter gives up with -EBUSY. */
+#define CL_OWNER_TIMEOUT_NS UINT64_C(1000000000)
+
+/* Bounded waiting on something owned by another process; zero it before
+ * the first wait. */
+struct cl_wait {
+	uint64_t deadline;
+	unsigned round;
+};
+
+/*
+ * Waits one round for process `pid` to finish with what it owns.  Returns
+ * 0 after waiting, 1 when the owner no longer exists, -EBUSY once
+ * CL_OWNER_TIMEOUT_NS has passed since the first liveness check.
+ */
+int cl_wait_for_owner(struct cl_wait *w, uint64_t pid);
+
 #endif /* CREDLIMIT_SHM_PIDLOCK_H */

@@ -87,7 +87,7 @@ static int map_fd(int fd, size_t size, bool rdonly, struct cl_mapping *map)
 }
 
 int cl_segment_create(const char *shm_name, size_t size, mode_t mode,
-		      struct cl_mapping *map)
+		      uid_t owner, struct cl_mapping *map)
 {
 	int fd;
 	int err;
@@ -100,6 +100,8 @@ int cl_segment_create(const char *shm_name, size_t size, mode_t mode,
 
 	/* shm_open() applies the umask; the caller asked for exact bits. */
 	if (fchmod(fd, mode & 0777) != 0)
+		goto fail_unlink;
+	if (owner != geteuid() && fchown(fd, owner, (gid_t)-1) != 0)
 		goto fail_unlink;
 	if (ftruncate(fd, (off_t)size) != 0)
 		goto fail_unlink;

@@ -33,15 +33,16 @@ struct cl_mapping {
 };
 
 /*
- * Creates segment shm_name exclusively with exactly `mode` permissions and
- * `size` zero bytes, reserves its memory, and maps it read-write.  Returns
- * 0, -EEXIST, -ENOSPC (not enough free space in /dev/shm), or another
- * negative errno value from shm_open(), fchmod(), ftruncate(),
- * posix_fallocate() and mmap().  On failure nothing is left behind and
- * *map is zeroed.
+ * Creates segment shm_name exclusively with exactly `mode` permissions,
+ * owned by `owner` (only root may give it to another user) and `size`
+ * zero bytes, reserves its memory, and maps it read-write.  Returns 0,
+ * -EEXIST, -ENOSPC (not enough free space in /dev/shm), -EPERM, or
+ * another negative errno value from shm_open(), fchmod(), fchown(),
+ * ftruncate(), posix_fallocate() and mmap().  On failure nothing is left
+ * behind and *map is zeroed.
  */
 int cl_segment_create(const char *shm_name, size_t size, mode_t mode,
-		      struct cl_mapping *map);
+		      uid_t owner, struct cl_mapping *map);
 
 /* Maps `size` bytes of anonymous shared memory (a private limiter). */
 int cl_segment_create_anonymous(size_t size, struct cl_mapping *map);

@@ -42,12 +42,9 @@
 #include "shm/siphash.h"
 #include "shm/table.h"
 
-/* A live process may keep a slot claimed or evicting this long before a
- * waiter gives up with -EBUSY. */
-#define CL_WAIT_TIMEOUT_NS UINT64_C(1000000000)
-
-/* Rounds of backoff between liveness checks of a slot's owner. */
-#define CL_WAIT_CHECK_EVERY 16
+/* An insert this many slots or more from its home slot reports
+ * CL_SLOT_CROWDED, a sign that the table should grow. */
+#define CL_CROWDED_DISTANCE 16
 
 void cl_key_prepare(struct cl_key *k, const uint64_t secret[2],
 		    const void *key, size_t len)
@@ -68,6 +65,16 @@ void cl_key_prepare(struct cl_key *k, const uint64_t secret[2],
 	memcpy(k->stored, bytes, sizeof(k->stored));
 }
 
+void cl_key_from_entry(struct cl_key *k, const uint64_t secret[2],
+		       uint64_t meta, const uint64_t key[4])
+{
+	k->len = cl_meta_len(meta);
+	k->hashed = cl_meta_hashed(meta);
+	k->hash = cl_stored_key_hash(secret, meta, key);
+	k->tag = (unsigned)(k->hash >> CL_META_TAG_SHIFT);
+	memcpy(k->stored, key, sizeof(k->stored));
+}
+
 uint64_t cl_stored_key_hash(const uint64_t secret[2], uint64_t meta,
 			    const uint64_t key[4])
 {
@@ -78,32 +85,6 @@ uint64_t cl_stored_key_hash(const uint64_t secret[2], uint64_t meta,
 		return hash;
 	}
 	return cl_siphash13(secret, key, cl_meta_len(meta));
-}
-
-/* Bounded waiting on a slot owned by another process. */
-struct cl_wait {
-	uint64_t deadline;
-	unsigned round;
-};
-
-/*
- * Waits one round for the process `pid` to finish with a slot.  Returns 0
- * after waiting, 1 when the owner no longer exists, -EBUSY at the deadline.
- */
-static int wait_for_owner(struct cl_wait *w, uint64_t pid)
-{
-	if (w->round >= 64 && w->round % CL_WAIT_CHECK_EVERY == 0) {
-		uint64_t now = cl_monotonic_ns();
-
-		if (!cl_pid_alive(pid))
-			return 1;
-		if (w->deadline == 0)
-			w->deadline = now + CL_WAIT_TIMEOUT_NS;
-		else if (now > w->deadline)
-			return -EBUSY;
-	}
-	cl_backoff(w->round++);
-	return 0;
 }
 
 static bool meta_matches(uint64_t meta, const struct cl_key *k)
@@ -121,16 +102,6 @@ static bool key_equal(const struct cl_entry *e, const struct cl_key *k)
 	return true;
 }
 
-static uint64_t load_meta(const struct cl_entry *e)
-{
-	uint64_t meta = CMM_LOAD_SHARED(e->meta);
-
-	/* Orders the meta load before loads of the key and state it
-	 * describes; pairs with the full barrier of slot_publish(). */
-	cmm_smp_rmb();
-	return meta;
-}
-
 /* Outcome of examining one slot. */
 enum probe_step {
 	STEP_NEXT,  /* not this key: go on */
@@ -139,24 +110,8 @@ enum probe_step {
 };
 
 /*
- * Resets a READY entry left EVICTING by a dead evicter.  Only a compare-
- * and-swap from the exact abandoned value is attempted, so of several
- * processes doing this at once one succeeds and the rest see the change.
- */
-static bool finish_dead_eviction(struct cl_entry *e, struct cl_state_word seen)
-{
-	struct cl_state_word fresh = {
-		.lo = 0,
-		.hi = cl_state_make_hi(0, 0, cl_state_gen(seen.hi) + 1,
-				       CL_STATE_LIVE),
-	};
-
-	return cl_state_cas(e, &seen, fresh);
-}
-
-/*
  * Examines a READY slot for key k.  Returns a probe_step, -EBUSY or
- * CL_EMOVED.
+ * CL_EFROZEN (with *out filled).
  */
 static int examine_ready(struct cl_table_map *t, uint64_t index,
 			 uint64_t meta, const struct cl_key *k, bool writable,
@@ -176,7 +131,7 @@ static int examine_ready(struct cl_table_map *t, uint64_t index,
 	cmm_smp_rmb();
 	if (!key_equal(e, k))
 		return STEP_NEXT;
-	if (load_meta(e) != meta)
+	if (cl_entry_load_meta(e) != meta)
 		return STEP_AGAIN;
 
 	switch (cl_state_flags(state.hi)) {
@@ -188,26 +143,31 @@ static int examine_ready(struct cl_table_map *t, uint64_t index,
 		return STEP_FOUND;
 
 	case CL_STATE_EVICTING:
-		waited = wait_for_owner(w, (uint32_t)state.lo);
+		waited = cl_wait_for_owner(w, (uint32_t)state.lo);
 		if (waited < 0)
 			return waited;
 		if (waited == 1) {
 			if (!writable)
 				return STEP_NEXT;
-			if (finish_dead_eviction(e, state) && events != NULL)
+			if (cl_entry_reset_dead_eviction(e, state) && events != NULL)
 				*events |= CL_SLOT_RECOVERED;
 		}
 		return STEP_AGAIN;
 
 	default:
-		return CL_EMOVED;
+		/* FROZEN or MOVED: a migration took the entry. */
+		out->entry = e;
+		out->index = index;
+		out->meta = meta;
+		out->state = state;
+		return CL_EFROZEN;
 	}
 }
 
 /*
  * Looks for the READY entry of k from probe position `from` on, stopping at
- * the first EMPTY slot.  Returns 0 with *out filled, -ENOENT, -EBUSY or
- * CL_EMOVED.
+ * the first EMPTY or SEALED slot.  Returns 0 with *out filled, -ENOENT,
+ * -EBUSY, CL_EFROZEN (with *out filled) or CL_ESEALED.
  */
 static int find_from(struct cl_table_map *t, const struct cl_key *k,
 		     uint32_t from, struct cl_wait *w, struct cl_slot *out,
@@ -218,11 +178,13 @@ static int find_from(struct cl_table_map *t, const struct cl_key *k,
 
 	while (i < t->probe_limit) {
 		uint64_t index = (k->hash + i) & t->mask;
-		uint64_t meta = load_meta(&t->entries[index]);
+		uint64_t meta = cl_entry_load_meta(&t->entries[index]);
 		int step;
 
 		if (meta == 0)
 			return -ENOENT;
+		if (meta == CL_META_SEALED_EMPTY)
+			return CL_ESEALED;
 		if (cl_meta_status(meta) != CL_SLOT_READY) {
 			i++;
 			continue;
@@ -230,7 +192,7 @@ static int find_from(struct cl_table_map *t, const struct cl_key *k,
 
 		step = examine_ready(t, index, meta, k, writable, w, out,
 				     events);
-		if (step < 0 || step == CL_EMOVED)
+		if (step < 0 || step >= CL_EFROZEN)
 			return step;
 		if (step == STEP_FOUND)
 			return 0;
@@ -249,25 +211,36 @@ int cl_table_find(struct cl_table_map *t, const struct cl_key *k,
 	return find_from(t, k, 0, &w, out, writable ? &events : NULL);
 }
 
-/* Writes key k and a fresh state into a slot this process has claimed. */
-static void slot_fill(struct cl_entry *e, const struct cl_key *k,
-		      uint64_t now_ns)
+/* What a claimed slot is filled with: the key words, the state (its slot
+ * generation is replaced) and the time last seen. */
+struct cl_content {
+	const uint64_t *key;
+	struct cl_state_word state;
+	uint64_t last_seen_ns;
+};
+
+/* Writes `content` into a slot this process has claimed. */
+static void slot_fill(struct cl_entry *e, const struct cl_content *content)
 {
 	struct cl_state_word current = cl_state_load(e);
-	struct cl_state_word fresh;
+	struct cl_state_word next;
 
 	for (int i = 0; i < 4; i++)
-		CMM_STORE_SHARED(e->key[i], k->stored[i]);
-	CMM_STORE_SHARED(e->last_seen_ns, now_ns);
+		CMM_STORE_SHARED(e->key[i], content->key[i]);
+	CMM_STORE_SHARED(e->last_seen_ns, content->last_seen_ns);
 
 	/* Orders the key stores before the state change; pairs with the
 	 * cmm_smp_rmb() in examine_ready() between state and key loads. */
 	cmm_smp_wmb();
 	do {
-		fresh.lo = 0;
-		fresh.hi = cl_state_make_hi(0, 0, cl_state_gen(current.hi) + 1,
-					    CL_STATE_LIVE);
-	} while (!cl_state_cas(e, &current, fresh));
+		/* A new slot generation, so a reader never sees this slot's
+		 * state word take an earlier value again. */
+		next.lo = content->state.lo;
+		next.hi = cl_state_make_hi(cl_state_window(content->state.hi),
+					   cl_state_wid(content->state.hi),
+					   cl_state_gen(current.hi) + 1,
+					   CL_STATE_LIVE);
+	} while (!cl_state_cas(e, &current, next));
 }
 
 /* Turns this process's claim into READY and reads the published slot. */
@@ -278,7 +251,7 @@ static int slot_publish(struct cl_table_map *t, uint64_t index,
 	uint64_t ready = cl_meta_with_status(claim, CL_SLOT_READY);
 
 	/* Full barrier: the key and state become visible before READY;
-	 * pairs with the cmm_smp_rmb() in load_meta(). */
+	 * pairs with the cmm_smp_rmb() in cl_entry_load_meta(). */
 	if (uatomic_cmpxchg(&e->meta, claim, ready) != claim)
 		return -EBUSY;
 
@@ -291,27 +264,32 @@ static int slot_publish(struct cl_table_map *t, uint64_t index,
 
 /* Fills and publishes a slot claimed with `claim`. */
 static int slot_take(struct cl_table_map *t, uint64_t index,
-		     const struct cl_key *k, uint64_t now_ns, uint64_t claim,
+		     const struct cl_content *content, uint64_t claim,
 		     struct cl_slot *out)
 {
-	slot_fill(&t->entries[index], k, now_ns);
+	slot_fill(&t->entries[index], content);
 	return slot_publish(t, index, claim, out);
 }
 
 /*
- * Scans the whole probe sequence of k for its entry, then inserts into the
- * first free slot: an EMPTY one, or one claimed for a key with k's tag by
- * a process that died.  The scan must reach the end before reusing a dead
- * claim, because an evicter can die holding a claim on a slot that lies
- * before the key's existing entry.  Every inserter of k waits on live
- * claims with k's tag instead of passing them, so all of them agree on the
- * first free slot and race for it with one compare-and-swap.
+ * Scans the whole probe sequence of k for its entry, then inserts
+ * `content` into the first free slot: an EMPTY one, or one claimed for a
+ * key with k's tag by a process that died.  The scan must reach the end
+ * before reusing a dead claim, because an evicter can die holding a claim
+ * on a slot that lies before the key's existing entry.  Every inserter of
+ * k waits on live claims with k's tag instead of passing them, so all of
+ * them agree on the first free slot and race for it with one
+ * compare-and-swap.
  *
- * Returns 0, -ENOSPC (no entry and no free slot), -EBUSY or CL_EMOVED.
+ * Returns 0, -ENOSPC (no entry and no free slot), -EBUSY, CL_EFROZEN (the
+ * key's entry is frozen or moved by a migration; *out describes it) or
+ * CL_ESEALED (a migration sealed the first free slot: the key belongs in
+ * the next table).
  */
 static int scan_or_claim(struct cl_table_map *t, const struct cl_key *k,
-			 uint64_t now_ns, uint64_t claim, struct cl_wait *w,
-			 struct cl_slot *out, unsigned *events)
+			 const struct cl_content *content, uint64_t claim,
+			 struct cl_wait *w, struct cl_slot *out,
+			 unsigned *events)
 {
 	uint32_t i;
 
@@ -320,13 +298,16 @@ rescan:
 	while (i < t->probe_limit) {
 		uint64_t index = (k->hash + i) & t->mask;
 		struct cl_entry *e = &t->entries[index];
-		uint64_t meta = load_meta(e);
+		uint64_t meta = cl_entry_load_meta(e);
 		unsigned inserted = CL_SLOT_INSERTED;
 		int step;
 
+		if (meta == CL_META_SEALED_EMPTY)
+			return CL_ESEALED;
+
 		if (meta != 0 && cl_meta_status(meta) == CL_SLOT_CLAIMED &&
 		    cl_meta_tag(meta) == k->tag) {
-			step = wait_for_owner(w, cl_meta_pid(meta));
+			step = cl_wait_for_owner(w, cl_meta_pid(meta));
 			if (step < 0)
 				return step;
 			if (step == 0)
@@ -344,7 +325,7 @@ rescan:
 			}
 			step = examine_ready(t, index, meta, k, true, w, out,
 					     events);
-			if (step < 0 || step == CL_EMOVED)
+			if (step < 0 || step >= CL_EFROZEN)
 				return step;
 			if (step == STEP_FOUND)
 				return 0;
@@ -353,12 +334,16 @@ rescan:
 			continue;
 		}
 
-		/* Full barrier; pairs with load_meta() of other inserters
+		/* Full barrier; pairs with cl_entry_load_meta() of other inserters
 		 * scanning this slot: one of them wins it. */
 		if (uatomic_cmpxchg(&e->meta, meta, claim) != meta)
 			goto rescan;
+		if (meta == 0)
+			uatomic_inc(&t->header->used_slots);
+		if (i >= CL_CROWDED_DISTANCE)
+			inserted |= CL_SLOT_CROWDED;
 		*events |= inserted;
-		return slot_take(t, index, k, now_ns, claim, out);
+		return slot_take(t, index, content, claim, out);
 	}
 	return -ENOSPC;
 }
@@ -387,7 +372,7 @@ static bool choose_victim(struct cl_table_map *t, const struct cl_key *k,
 	for (uint32_t i = 0; i < t->probe_limit; i++) {
 		uint64_t index = (k->hash + i) & t->mask;
 		struct cl_entry *e = &t->entries[index];
-		uint64_t meta = load_meta(e);
+		uint64_t meta = cl_entry_load_meta(e);
 		struct cl_state_word state;
 		uint64_t last_seen;
 		enum cl_victim_class class;
@@ -406,7 +391,7 @@ static bool choose_victim(struct cl_table_map *t, const struct cl_key *k,
 		state = cl_state_load(e);
 		if (cl_state_flags(state.hi) == CL_STATE_EVICTING &&
 		    !cl_pid_alive((uint32_t)state.lo) &&
-		    finish_dead_eviction(e, state))
+		    cl_entry_reset_dead_eviction(e, state))
 			state = cl_state_load(e);
 		if (cl_state_flags(state.hi) != CL_STATE_LIVE)
 			continue;
@@ -438,12 +423,12 @@ static uint64_t meta_identity(uint64_t meta)
 }
 
 /*
- * Rewrites a READY victim's slot for key k, steps 1 to 5 of the header
- * comment.  Returns 0, 1 when the victim changed and another must be
- * chosen, or a negative error.
+ * Rewrites a READY victim's slot with `content`, steps 1 to 5 of the
+ * header comment.  Returns 0, 1 when the victim changed and another must
+ * be chosen, or a negative error.
  */
 static int evict_into(struct cl_table_map *t, const struct cl_victim *victim,
-		      const struct cl_key *k, uint64_t now_ns, uint64_t claim,
+		      const struct cl_content *content, uint64_t claim,
 		      uint32_t pid, struct cl_slot *out)
 {
 	struct cl_entry *e = &t->entries[victim->index];
@@ -459,7 +444,7 @@ static int evict_into(struct cl_table_map *t, const struct cl_victim *victim,
 		return 1;
 
 	for (;;) {
-		uint64_t meta = load_meta(e);
+		uint64_t meta = cl_entry_load_meta(e);
 
 		if (cl_meta_status(meta) != CL_SLOT_READY ||
 		    meta_identity(meta) != meta_identity(victim->meta)) {
@@ -478,26 +463,33 @@ static int evict_into(struct cl_table_map *t, const struct cl_victim *victim,
 			cl_state_cas(e, &evicting, back);
 			return 1;
 		}
-		/* Full barrier; pairs with load_meta() in lookups, which
+		/* Full barrier; pairs with cl_entry_load_meta() in lookups, which
 		 * then skip the slot as claimed by another key. */
 		if (uatomic_cmpxchg(&e->meta, meta, claim) == meta)
 			break;
 	}
 
-	return slot_take(t, victim->index, k, now_ns, claim, out);
+	return slot_take(t, victim->index, content, claim, out);
 }
 
-/* Makes room for key k under its eviction lock.  Same returns as
- * cl_table_get_slot(). */
+/*
+ * Makes room for key k under its eviction lock.  Same returns as
+ * cl_table_get_slot().  While a migration runs, this table takes no new
+ * keys by eviction: the key goes to the next table instead (CL_ESEALED).
+ * The check happens under the lock, so an evicting inserter that started
+ * before the migration either finished first (and the rescan finds its
+ * key) or sees the migration too.
+ */
 static int evict_for(struct cl_table_map *t, const struct cl_key *k,
-		     uint64_t now_ns, uint64_t claim, uint32_t pid,
+		     const struct cl_content *content, uint64_t now_ns,
+		     uint64_t claim, uint32_t pid,
 		     const struct cl_victim_ops *ops, struct cl_wait *w,
 		     struct cl_slot *out, unsigned *events)
 {
 	uint64_t *lock = &t->locks[(k->hash & t->mask) % CL_EVICT_LOCKS];
 	int err;
 
-	err = cl_pidlock_acquire(lock, CL_WAIT_TIMEOUT_NS);
+	err = cl_pidlock_acquire(lock, CL_OWNER_TIMEOUT_NS);
 	if (err < 0)
 		return err;
 	if (err == 1)
@@ -505,9 +497,13 @@ static int evict_for(struct cl_table_map *t, const struct cl_key *k,
 
 	/* Another evicting inserter of this key may have finished while we
 	 * waited for the lock. */
-	err = scan_or_claim(t, k, now_ns, claim, w, out, events);
+	err = scan_or_claim(t, k, content, claim, w, out, events);
 	if (err != -ENOSPC)
 		goto out_unlock;
+	if (ops->forward != NULL && ops->forward(ops->context)) {
+		err = CL_ESEALED;
+		goto out_unlock;
+	}
 
 	for (int attempt = 0; attempt < 8; attempt++) {
 		struct cl_victim victim;
@@ -523,11 +519,11 @@ static int evict_for(struct cl_table_map *t, const struct cl_key *k,
 					    victim.meta, claim) != victim.meta)
 				continue;
 			*events |= CL_SLOT_INSERTED | CL_SLOT_RECOVERED;
-			err = slot_take(t, victim.index, k, now_ns, claim, out);
+			err = slot_take(t, victim.index, content, claim, out);
 			goto out_unlock;
 		}
 
-		err = evict_into(t, &victim, k, now_ns, claim, pid, out);
+		err = evict_into(t, &victim, content, claim, pid, out);
 		if (err == 1)
 			continue;
 		if (err == 0)
@@ -541,23 +537,60 @@ out_unlock:
 	return err;
 }
 
+/* Finds k or inserts `content` for it under meta word `claim`. */
+static int get_or_insert(struct cl_table_map *t, const struct cl_key *k,
+			 const struct cl_content *content, uint64_t now_ns,
+			 uint64_t claim, uint32_t pid,
+			 const struct cl_victim_ops *ops, struct cl_slot *out,
+			 unsigned *events)
+{
+	struct cl_wait w = { 0 };
+	int err;
+
+	*events = 0;
+	err = scan_or_claim(t, k, content, claim, &w, out, events);
+	if (err != -ENOSPC)
+		return err;
+	return evict_for(t, k, content, now_ns, claim, pid, ops, &w, out,
+			 events);
+}
+
 int cl_table_get_slot(struct cl_table_map *t, const struct cl_key *k,
 		      uint64_t now_ns, unsigned policy, uint32_t pid,
 		      const struct cl_victim_ops *ops, struct cl_slot *out,
 		      unsigned *events)
 {
-	struct cl_wait w = { 0 };
+	struct cl_content fresh = {
+		.key = k->stored,
+		.state = { 0, 0 },
+		.last_seen_ns = now_ns,
+	};
 	uint64_t claim;
-	int err;
 
 	claim = cl_meta_make_claim(k->tag, (unsigned)k->len, k->hashed, pid);
 	claim = cl_meta_with_last_policy(claim, policy);
-	*events = 0;
+	return get_or_insert(t, k, &fresh, now_ns, claim, pid, ops, out,
+			     events);
+}
 
-	err = scan_or_claim(t, k, now_ns, claim, &w, out, events);
-	if (err != -ENOSPC)
-		return err;
-	return evict_for(t, k, now_ns, claim, pid, ops, &w, out, events);
+int cl_table_copy_in(struct cl_table_map *t, const struct cl_key *k,
+		     uint64_t meta, struct cl_state_word state,
+		     uint64_t last_seen_ns, uint64_t now_ns, uint32_t pid,
+		     const struct cl_victim_ops *ops, struct cl_slot *out,
+		     unsigned *events)
+{
+	struct cl_content copy = {
+		.key = k->stored,
+		.state = state,
+		.last_seen_ns = last_seen_ns,
+	};
+	uint64_t claim;
+
+	claim = cl_meta_make_claim(k->tag, (unsigned)k->len, k->hashed, pid);
+	claim = cl_meta_with_last_policy(claim, cl_meta_last_policy(meta));
+	claim = cl_meta_with_override(claim, cl_meta_override(meta));
+	return get_or_insert(t, k, &copy, now_ns, claim, pid, ops, out,
+			     events);
 }
 
 bool cl_table_snapshot(const struct cl_table_map *t, uint64_t index,
@@ -567,7 +600,7 @@ bool cl_table_snapshot(const struct cl_table_map *t, uint64_t index,
 	const struct cl_entry *e = &t->entries[index];
 
 	for (int tries = 0; tries < 1000; tries++) {
-		uint64_t first = load_meta(e);
+		uint64_t first = cl_entry_load_meta(e);
 		uint64_t hi_again;
 
 		if (cl_meta_status(first) != CL_SLOT_READY)
@@ -587,7 +620,7 @@ bool cl_table_snapshot(const struct cl_table_map *t, uint64_t index,
 		*meta = CMM_LOAD_SHARED(e->meta);
 
 		if (*meta == first && hi_again == state->hi)
-			return cl_state_flags(state->hi) == CL_STATE_LIVE;
+			return true;
 		caa_cpu_relax();
 	}
 	return false;

@@ -62,6 +62,7 @@ enum {
 	CL_SLOT_INSERTED = 1u << 0,  /* the key had no entry */
 	CL_SLOT_EVICTED = 1u << 1,   /* another key was evicted for it */
 	CL_SLOT_RECOVERED = 1u << 2, /* a dead process's claim was reused */
+	CL_SLOT_CROWDED = 1u << 3,   /* inserted far from its home slot */
 };
 
 /* Victim classes, best first. */
@@ -81,19 +82,24 @@ struct cl_victim_ops {
 					 struct cl_state_word state,
 					 uint64_t last_seen_ns,
 					 uint64_t now_ns);
+	/* Returns true when the table must take no key by eviction because
+	 * a migration runs; NULL means never. */
+	bool (*forward)(void *context);
 	void *context;
 };
 
-/* Internal result: the entry was frozen by a migration to a newer table
- * generation; the caller must follow the generation and retry. */
-#define CL_EMOVED 4096
+/* Internal results, positive: the key's entry was frozen or moved by a
+ * migration (the slot is described in *out), or the key has no entry here
+ * and belongs in the next table generation. */
+#define CL_EFROZEN 4096
+#define CL_ESEALED 4097
 
 /*
- * Finds the READY entry of key k.  Returns 0 with *out filled, -ENOENT, or
+ * Finds the READY entry of key k.  Returns 0 with *out filled, -ENOENT,
  * -EBUSY when the entry stayed mid-eviction by a live process for over a
- * second, or CL_EMOVED.  Works on read-only mappings, except that it
- * finishes the eviction of a dead evicter (which needs write access: a
- * read-only caller waits instead, up to the same timeout).
+ * second, CL_EFROZEN (*out filled) or CL_ESEALED.  Works on read-only
+ * mappings, except that it finishes the eviction of a dead evicter (which
+ * needs write access: a read-only caller skips that entry instead).
  */
 int cl_table_find(struct cl_table_map *t, const struct cl_key *k,
 		  bool writable, struct cl_slot *out);
@@ -106,7 +112,8 @@ int cl_table_find(struct cl_table_map *t, const struct cl_key *k,
  *
  * Returns 0 with *out filled and *events set to CL_SLOT_* flags, -ENOSPC
  * when no slot can be freed, -EBUSY when a live process kept a claim or
- * eviction in the way for over a second, or CL_EMOVED.
+ * eviction in the way for over a second, CL_EFROZEN (*out filled) or
+ * CL_ESEALED.
  */
 int cl_table_get_slot(struct cl_table_map *t, const struct cl_key *k,
 		      uint64_t now_ns, unsigned policy, uint32_t pid,
@@ -114,9 +121,26 @@ int cl_table_get_slot(struct cl_table_map *t, const struct cl_key *k,
 		      unsigned *events);
 
 /*
+ * As cl_table_get_slot(), but a missing key is inserted with the given
+ * state (live, any slot generation), last-seen time, per-key policy and
+ * last policy (from `meta`): a migration's copy of an entry.  An existing
+ * entry is left as it is.
+ */
+int cl_table_copy_in(struct cl_table_map *t, const struct cl_key *k,
+		     uint64_t meta, struct cl_state_word state,
+		     uint64_t last_seen_ns, uint64_t now_ns, uint32_t pid,
+		     const struct cl_victim_ops *ops, struct cl_slot *out,
+		     unsigned *events);
+
+/* Rebuilds the lookup key of a READY entry from its meta and key words. */
+void cl_key_from_entry(struct cl_key *k, const uint64_t secret[2],
+		       uint64_t meta, const uint64_t key[4]);
+
+/*
  * Loads a consistent snapshot of slot `index` for iteration: returns true
- * with *meta, *state, key[] and *last_seen_ns when the slot is READY and
- * live, false otherwise.
+ * with *meta, *state, key[] and *last_seen_ns when the slot is READY,
+ * false otherwise.  The state may be live, frozen, moved or evicting: the
+ * caller checks its flags.
  */
 bool cl_table_snapshot(const struct cl_table_map *t, uint64_t index,
 		       uint64_t *meta, struct cl_state_word *state,

@@ -443,7 +443,7 @@ static unsigned claimer_of(credlimit_t *cl, const char *key)
 	struct cl_slot slot;
 
 	cl_key_prepare(&k, cl->secret, key, strlen(key));
-	if (cl_table_find(&cl->table, &k, false, &slot) != 0)
+	if (cl_table_find(&cl->view->current->table, &k, false, &slot) != 0)
 		return 0;
 	return cl_meta_pid(slot.meta);
 }

@@ -1262,9 +1262,9 @@ static void damaged_contents_survived(void **state)
 			credlimit_acquire_at(cl, key, 5 + (size_t)i % 40, 1,
 					     T100, &r);
 		}
-		for (uint64_t i = 0; i < cl->table.capacity; i++)
+		for (uint64_t i = 0; i < cl->view->current->table.capacity; i++)
 			if (splitmix64(&seed) % 2)
-				damage_entry(&cl->table.entries[i], &seed,
+				damage_entry(&cl->view->current->table.entries[i], &seed,
 					     (unsigned)(i % 4));
 		if (round % 4 == 1)
 			cl->windows[1 + splitmix64(&seed) % 3] =

@@ -143,7 +143,7 @@ static uint64_t home_of(credlimit_t *cl, const char *key)
 {
 	struct cl_key k = key_of(cl, key, strlen(key));
 
-	return k.hash & cl->table.mask;
+	return k.hash & cl->view->current->table.mask;
 }
 
 /* Returns the index of key's slot.  The entry must exist. */
@@ -152,19 +152,19 @@ static uint64_t slot_of(credlimit_t *cl, const void *key, size_t len)
 	struct cl_key k = key_of(cl, key, len);
 	struct cl_slot slot;
 
-	assert_int_equal(cl_table_find(&cl->table, &k, false, &slot), 0);
+	assert_int_equal(cl_table_find(&cl->view->current->table, &k, false, &slot), 0);
 	return slot.index;
 }
 
 static struct cl_entry *entry_at(credlimit_t *cl, uint64_t index)
 {
-	return &cl->table.entries[index];
+	return &cl->view->current->table.entries[index];
 }
 
 /* Returns the index of the table's first EMPTY slot, which must exist. */
 static uint64_t empty_slot(credlimit_t *cl)
 {
-	for (uint64_t i = 0; i < cl->table.capacity; i++)
+	for (uint64_t i = 0; i < cl->view->current->table.capacity; i++)
 		if (entry_at(cl, i)->meta == 0)
 			return i;
 	fail_msg("table %s has no EMPTY slot", cl->name);
@@ -556,7 +556,7 @@ static void probe_length_bounded(void **state)
 	struct credlimit_result r;
 	struct findings findings;
 
-	assert_int_equal(cl->table.probe_limit, CL_PROBE_MAX);
+	assert_int_equal(cl->view->current->table.probe_limit, CL_PROBE_MAX);
 	for (unsigned n = 0; found < 65; n++) {
 		char key[32];
 
@@ -570,7 +570,7 @@ static void probe_length_bounded(void **state)
 		r = decide(cl, keys[i], 1, T100);
 		assert_int_equal(r.verdict, CREDLIMIT_ALLOWED);
 		assert_int_equal(slot_of(cl, keys[i], strlen(keys[i])),
-				 (home + (uint64_t)i) & cl->table.mask);
+				 (home + (uint64_t)i) & cl->view->current->table.mask);
 	}
 
 	r = decide(cl, keys[64], 1, T100);
@@ -584,13 +584,13 @@ static void probe_length_bounded(void **state)
 	for (unsigned n = 0;; n++) {
 		assert_true(n < 1000000);
 		snprintf(other, sizeof(other), "other-%u", n);
-		if (home_of(cl, other) == ((home + 10) & cl->table.mask))
+		if (home_of(cl, other) == ((home + 10) & cl->view->current->table.mask))
 			break;
 	}
 	r = decide(cl, other, 1, T100);
 	assert_int_equal(r.verdict, CREDLIMIT_ALLOWED);
 	assert_int_equal(slot_of(cl, other, strlen(other)),
-			 (home + 64) & cl->table.mask);
+			 (home + 64) & cl->view->current->table.mask);
 
 	assert_check_clean(cl, &findings);
 }
@@ -612,8 +612,8 @@ static void key_meeting_first(credlimit_t *cl, const char *prefix,
 		if (has_entry(cl, name))
 			continue;
 		home = home_of(cl, name);
-		if (((first - home) & cl->table.mask) <
-		    ((second - home) & cl->table.mask))
+		if (((first - home) & cl->view->current->table.mask) <
+		    ((second - home) & cl->view->current->table.mask))
 			return;
 	}
 	fail_msg("no key %s-N meets slot %" PRIu64 " before slot %" PRIu64,
@@ -1025,7 +1025,7 @@ static void dead_claim_same_tag(void **state)
 	o.log_context = &warnings;
 	cl = fixture_open(f, &o);
 	k = key_of(cl, "claimed", 7);
-	home = k.hash & cl->table.mask;
+	home = k.hash & cl->view->current->table.mask;
 	e = entry_at(cl, home);
 
 	/* Died after claiming and writing half of the key. */
@@ -1064,7 +1064,7 @@ static void dead_claim_after_eviction(void **state)
 	credlimit_t *cl = open_table(f, 16);
 	struct cl_key k = key_of(cl, "claimed", 7);
 	struct cl_key victim = key_of(cl, "victim", 6);
-	uint64_t home = k.hash & cl->table.mask;
+	uint64_t home = k.hash & cl->view->current->table.mask;
 	struct cl_entry *e = entry_at(cl, home);
 	pid_t dead = dead_pid();
 	struct credlimit_result r;
@@ -1141,7 +1141,7 @@ static void dead_claim_before_existing_key(void **state)
 	struct fixture *f = *state;
 	credlimit_t *cl = open_table(f, 16);
 	struct cl_key k = key_of(cl, "kept", 4);
-	uint64_t home = k.hash & cl->table.mask;
+	uint64_t home = k.hash & cl->view->current->table.mask;
 	struct cl_key victim;
 	struct credlimit_result r;
 	struct findings findings;
@@ -1158,7 +1158,7 @@ static void dead_claim_before_existing_key(void **state)
 	decide(cl, filler, 1, T100);
 	decide(cl, "kept", 5, T100);
 	assert_int_equal(slot_of(cl, filler, strlen(filler)), home);
-	assert_int_equal(slot_of(cl, "kept", 4), (home + 1) & cl->table.mask);
+	assert_int_equal(slot_of(cl, "kept", 4), (home + 1) & cl->view->current->table.mask);
 
 	/* Evicter of the victim died after step 2, claiming for a key with
 	 * the tag of "kept". */
@@ -1174,7 +1174,7 @@ static void dead_claim_before_existing_key(void **state)
 	assert_int_equal(r.verdict, CREDLIMIT_ALLOWED);
 	assert_int_equal(r.flags, 0);
 	assert_int_equal(r.remaining, 4);
-	assert_int_equal(slot_of(cl, "kept", 4), (home + 1) & cl->table.mask);
+	assert_int_equal(slot_of(cl, "kept", 4), (home + 1) & cl->view->current->table.mask);
 	assert_int_equal(used_of(cl, "kept"), 6);
 	assert_check_clean(cl, &findings);
 }
@@ -1184,7 +1184,7 @@ static void dead_claim_skipped_with_room(void **state)
 	struct fixture *f = *state;
 	credlimit_t *cl = open_table(f, 16);
 	struct cl_key k = key_of(cl, "roomy", 5);
-	uint64_t home = k.hash & cl->table.mask;
+	uint64_t home = k.hash & cl->view->current->table.mask;
 	unsigned other_tag = (k.tag + 1) & CL_META_TAG_MASK;
 	struct credlimit_result r;
 	struct findings findings;
@@ -1194,7 +1194,7 @@ static void dead_claim_skipped_with_room(void **state)
 
 	r = decide(cl, "roomy", 1, T100);
 	assert_int_equal(r.verdict, CREDLIMIT_ALLOWED);
-	assert_int_equal(slot_of(cl, "roomy", 5), (home + 1) & cl->table.mask);
+	assert_int_equal(slot_of(cl, "roomy", 5), (home + 1) & cl->view->current->table.mask);
 	assert_int_equal(cl_meta_status(entry_at(cl, home)->meta),
 			 CL_SLOT_CLAIMED);
 	assert_int_equal(stats_of(cl).recoveries, 0);
@@ -1212,7 +1212,7 @@ static void live_claim_gives_ebusy(void **state)
 	struct fixture *f = *state;
 	credlimit_t *cl = open_table(f, 16);
 	struct cl_key k = key_of(cl, "busy", 4);
-	struct cl_entry *e = entry_at(cl, k.hash & cl->table.mask);
+	struct cl_entry *e = entry_at(cl, k.hash & cl->view->current->table.mask);
 	struct credlimit_result r;
 	struct findings findings;
 	char other[16];
@@ -1344,7 +1344,7 @@ static void dead_eviction_lock_taken(void **state)
 
 	fill_eight_at(cl, T100);
 	assert_int_equal(credlimit_reset(cl, "k3", 2), 0);
-	lock = &cl->table.locks[home_of(cl, "new") % CL_EVICT_LOCKS];
+	lock = &cl->view->current->table.locks[home_of(cl, "new") % CL_EVICT_LOCKS];
 	*lock = (uint64_t)dead_pid();
 
 	assert_check_clean(cl, &findings);
@@ -1373,7 +1373,7 @@ static void live_eviction_lock_busy(void **state)
 
 	fill_eight_at(cl, T100);
 	assert_int_equal(credlimit_reset(cl, "k3", 2), 0);
-	lock = &cl->table.locks[home_of(cl, "new") % CL_EVICT_LOCKS];
+	lock = &cl->view->current->table.locks[home_of(cl, "new") % CL_EVICT_LOCKS];
 	*lock = (uint64_t)getpid();
 
 	assert_int_equal(credlimit_acquire_at(cl, "new", 3, 1, T100, &r),
@@ -1573,7 +1573,7 @@ static void check_unreachable_entry(void **state)
 	struct fixture *f = *state;
 	credlimit_t *cl = open_table(f, 16);
 	uint64_t home = home_of(cl, "moved");
-	uint64_t to = (home + 2) & cl->table.mask;
+	uint64_t to = (home + 2) & cl->view->current->table.mask;
 	uint64_t from;
 	struct findings findings;
 
@@ -1614,7 +1614,7 @@ static void check_notes_not_problems(void **state)
 		cl_meta_make_claim(3, 4, false, (unsigned)dead);
 	e->state_lo = (uint64_t)dead;
 	e->state_hi |= (uint64_t)CL_STATE_EVICTING << CL_STATE_FLAGS_SHIFT;
-	cl->table.locks[17] = (uint64_t)dead;
+	cl->view->current->table.locks[17] = (uint64_t)dead;
 
 	assert_check_clean(cl, &findings);
 	assert_int_equal(findings.errors, 0);

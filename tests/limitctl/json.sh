@@ -9,7 +9,7 @@ NAME=$PREFIX-json
 
 expect_run 0 "--version --json" --version --json
 expect_valid_json "--version --json"
-expect_json 'd["library_runtime"]' '"0.1.0"' "--version --json"
+expect_json 'd["library_runtime"]' '"0.2.0"' "--version --json"
 
 expect_run 0 "create --json" --json create "$NAME" --max-requests 3 \
 	--window 366d --max-credits 2 --initial-credits 1 --capacity 100 \

@@ -16,8 +16,8 @@ for command in $commands; do
 done
 
 expect_run 0 "--version" --version
-expect_out "limitctl 0.1.0" "--version"
-expect_out "compiled with credlimit 0.1.0, running with libcredlimit 0.1.0" \
+expect_out "limitctl 0.2.0" "--version"
+expect_out "compiled with credlimit 0.2.0, running with libcredlimit 0.2.0" \
 	"--version"
 
 for command in $commands; do

@@ -1,0 +1,47 @@
+/*
+ * grow.h - growing the table into a new generation under live traffic
+ */
+#ifndef CREDLIMIT_GROW_H
+#define CREDLIMIT_GROW_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "shm/table.h"
+
+struct credlimit;
+
+/* Slots a decision moves when it finds a migration running. */
+#define CL_GROW_STEP_SLOTS 64
+
+/*
+ * Starts a migration to a table of `capacity` slots (a power of two, at
+ * most the limiter's maximum) unless one runs or the table already has
+ * that many.  Also finishes the creation of a target that a dead process
+ * started.  Returns 0, -EBUSY when another process holds the migration
+ * lock, or an error creating the target segment (the migration is then
+ * abandoned and may be started again).
+ */
+int cl_grow_start(struct credlimit *cl, uint64_t capacity);
+
+/*
+ * Moves the next chunk of `slots` slots of the running migration, and
+ * finishes the migration when every slot is settled (sweeping the whole
+ * table first when a helper stopped making progress for a second).  Also
+ * finishes the creation of a target whose creator died.  Returns 1 when
+ * this call finished the migration, 0 otherwise, or a negative error.
+ */
+int cl_grow_step(struct credlimit *cl, uint64_t now_ns, uint64_t slots);
+
+/* Returns true when an insert into table t with these CL_SLOT_* events
+ * should start growth: the table is half full, or a key landed far from
+ * its home slot, and the limiter may still grow. */
+bool cl_grow_wanted(const struct credlimit *cl, const struct cl_table_map *t,
+		    unsigned events);
+
+/* Eviction and compaction judgment of an entry (lib/decide.c). */
+enum cl_victim_class cl_classify_victim(void *context, uint64_t meta,
+					struct cl_state_word state,
+					uint64_t last_seen_ns, uint64_t now_ns);
+
+#endif /* CREDLIMIT_GROW_H */
