@@ -122,6 +122,7 @@ static int finish_creating(struct credlimit *cl, uint64_t state)
 	int err;
 
 	err = create_target(cl, target, capacity);
+	cl_migration_point("created");
 	if (err < 0) {
 		CMM_STORE_SHARED(cl->ctl->migration_state, 0);
 		cl_log(cl, CREDLIMIT_LOG_ERROR,
@@ -185,6 +186,7 @@ int cl_grow_start(struct credlimit *cl, uint64_t capacity)
 		cmm_smp_wmb();
 		state = make_state(CL_MIGRATION_CREATING, generation + 1);
 		CMM_STORE_SHARED(cl->ctl->migration_state, state);
+		cl_migration_point("creating");
 		cl_log(cl, CREDLIMIT_LOG_INFO,
 		       "limiter %s: growing the table from %" PRIu64
 		       " to %" PRIu64 " slots",
@@ -342,10 +344,12 @@ static int finish_migration(struct credlimit *cl, uint64_t target, bool sweep,
 		 * the loads in cl_view_enter(). */
 		cmm_smp_mb();
 		CMM_STORE_SHARED(cl->ctl->generation, target);
+		cl_migration_point("published");
 	}
 	CMM_STORE_SHARED(cl->ctl->migration_state, 0);
 	uatomic_inc(&cl->ctl->migrations_done);
 	migration_unlock(cl);
+	cl_migration_point("cleared");
 
 	/* Processes that mapped it keep their mapping until they switch. */
 	cl_shm_name(name, cl->name, target - 1);
@@ -377,6 +381,11 @@ int cl_grow_step(struct credlimit *cl, uint64_t now_ns, uint64_t slots)
 		migration_unlock(cl);
 		return 0;
 	}
+
+	/* A migrator died after publishing the target: clean up. */
+	target = cl_copying_target(state);
+	if (target == CMM_LOAD_SHARED(cl->ctl->generation))
+		return finish_migration(cl, target, false, now_ns);
 
 	rcu_read_lock();
 	view = cl_view_enter(cl);

@@ -137,9 +137,14 @@ struct cl_view *cl_view_enter(struct credlimit *cl)
 	struct cl_view *view = rcu_dereference(cl->view);
 	uint64_t generation = CMM_LOAD_SHARED(cl->ctl->generation);
 	uint64_t migration = CMM_LOAD_SHARED(cl->ctl->migration_state);
+	uint64_t target = cl_copying_target(migration);
 
+	/* A migration whose target is already current ended; only its
+	 * cleanup is left (a migrator died between the two). */
+	if (target == generation)
+		target = 0;
 	if (view->generation != generation ||
-	    view->migration != (cl_copying_target(migration) ? migration : 0))
+	    view->migration != (target != 0 ? migration : 0))
 		return NULL;
 	return view;
 }
@@ -163,6 +168,8 @@ static struct cl_view *view_build(struct credlimit *cl,
 		uint64_t migration = CMM_LOAD_SHARED(cl->ctl->migration_state);
 		uint64_t target = cl_copying_target(migration);
 
+		if (target == generation)
+			target = 0; /* ended; see cl_view_enter() */
 		if (target != 0 && target != generation + 1) {
 			*err = -EBADMSG;
 			break;

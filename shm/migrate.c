@@ -36,6 +36,8 @@
 #include "shm/migrate.h"
 #include "shm/pidlock.h"
 
+void (*cl_migration_hook)(const char *point);
+
 /*
  * Copies the frozen entry e, whose state is `state`, into `to`.  Its meta
  * word is loaded here, after the freeze: a per-key policy assigned before
@@ -106,14 +108,17 @@ int cl_migrate_entry(struct cl_table_map *to, const struct cl_slot *slot,
 				  (uint64_t)CL_STATE_FROZEN << CL_STATE_FLAGS_SHIFT;
 			/* Full barrier; every later decision on the entry
 			 * fails its swap and sees FROZEN. */
-			if (cl_state_cas(e, &state, next))
+			if (cl_state_cas(e, &state, next)) {
 				state = next;
+				cl_migration_point("frozen");
+			}
 			continue;
 
 		case CL_STATE_FROZEN:
 			err = copy_frozen(e, state, to, ops, events);
 			if (err != 0)
 				return err;
+			cl_migration_point("copied");
 			next.lo = state.lo;
 			next.hi = state.hi |
 				  (uint64_t)CL_STATE_MOVED << CL_STATE_FLAGS_SHIFT;

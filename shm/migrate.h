@@ -9,6 +9,19 @@
 
 #include "shm/table.h"
 
+/*
+ * Test hook, NULL in production: called with the name of each point of a
+ * migration where a process may die ("creating", "created", "frozen",
+ * "copied", "published", "cleared"), so tests can kill it there.
+ */
+extern void (*cl_migration_hook)(const char *point);
+
+static inline void cl_migration_point(const char *point)
+{
+	if (cl_migration_hook != NULL)
+		cl_migration_hook(point);
+}
+
 /* What moving a slot did, as flags. */
 enum {
 	CL_MIGRATE_COPIED = 1u << 0,  /* this call copied an entry */
