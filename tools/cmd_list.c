@@ -254,8 +254,9 @@ static int list_entries(const char *name, credlimit_t *cl,
 		return EXIT_FAILED;
 	}
 
-	qsort_r(list->views, list->count, sizeof(list->views[0]),
-		compare_views, &sort_by);
+	if (list->count > 0)
+		qsort_r(list->views, list->count, sizeof(list->views[0]),
+			compare_views, &sort_by);
 	shown = top < list->count ? (size_t)top : list->count;
 
 	if (json)
