@@ -162,7 +162,6 @@ static void decide_untracked(struct credlimit *cl,
 
 /* What a decision learned about the table, for the growth hook. */
 struct cl_after {
-	bool migrating;    /* its view had a migration target */
 	bool grow;         /* its insert asks for growth */
 	uint64_t capacity; /* slots of the table it inserted into */
 };
@@ -173,8 +172,8 @@ static void after_decision(struct credlimit *cl, const struct cl_after *after,
 {
 	uint64_t capacity;
 
-	if (after->migrating) {
-		cl_grow_step(cl, now_ns, CL_GROW_STEP_SLOTS);
+	if (CMM_LOAD_SHARED(cl->ctl->migration_state) != 0) {
+		cl_grow_step(cl, now_ns);
 		return;
 	}
 	if (!after->grow)
@@ -208,8 +207,8 @@ static int wait_for_room(struct credlimit *cl, uint64_t capacity,
 		cl_grow_start(cl, capacity * 2 < cl->max_capacity
 					  ? capacity * 2
 					  : cl->max_capacity);
-	else if (cl_copying_target(state) != 0)
-		cl_grow_step(cl, now_ns, CL_GROW_STEP_SLOTS);
+	else
+		cl_grow_step(cl, now_ns);
 	cl_backoff((*round)++);
 	return CL_EREFRESH;
 }
@@ -294,8 +293,7 @@ static int decide(struct credlimit *cl, int policy, const void *key,
 			 * the entry. */
 			if (r.verdict != CREDLIMIT_DENIED_NEVER)
 				touch_entry(&loc.slot, now_ns, applied);
-			after.migrating = view->target != NULL;
-			after.grow = !after.migrating &&
+			after.grow = view->target == NULL &&
 				     cl_grow_wanted(cl, loc.table, loc.events);
 			after.capacity = loc.table->capacity;
 		}

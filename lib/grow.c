@@ -1,35 +1,39 @@
 /*
  * grow.c - growing the table into a new generation under live traffic
  *
- * A migration takes the table of generation G to a table twice as large,
+ * A migration takes the table of generation G to a larger table,
  * generation G + 1, in a new segment "/credlimit.NAME.g<G+1>".  The
  * control segment records it (shm/layout.h): the phase and the target
- * generation in migration_state, the target capacity, the next slot to
- * move, and the pid holding the migration lock.
+ * generation in migration_state, the target capacity, a cursor handing
+ * out pieces of work, a count of pieces done, and the pid holding the
+ * migration lock.
  *
- *   1. A decision whose insert finds the table half full, or had to land
- *      far from its home slot, takes the migration lock, records the
- *      target and the CREATING phase, creates and initializes the target
- *      segment, moves to COPYING and releases the lock.
- *   2. While COPYING, every decision that can take the lock without
- *      waiting moves the next CL_GROW_STEP_SLOTS slots (shm/migrate.c) and
- *      advances the cursor; decisions on any key keep working meanwhile,
- *      following frozen and moved entries into the target.
- *   3. The step that moves the last slot publishes generation G + 1,
- *      clears the migration, releases the lock and unlinks segment G.
- *      Processes notice the new generation at their next decision and
- *      switch their view (lib/view.c).
+ *   CREATING   A decision whose insert finds the table half full, or had
+ *              to land far from its home slot, takes the lock, records
+ *              the target, creates the target segment (sized, not yet
+ *              backed by memory) and its header, and moves on.
+ *   RESERVING  Decisions each reserve one slice of the target's memory
+ *              (posix_fallocate), so that a /dev/shm too small for it is
+ *              found before any entry moves (the migration is then
+ *              abandoned) and no process faults on a page tmpfs cannot
+ *              supply.  Slices spread the cost: reserving 256 MB at once
+ *              takes a decision about a tenth of a second.
+ *   COPYING    Decisions each move one chunk of slots (shm/migrate.c)
+ *              while decisions on any key keep working, following frozen
+ *              and moved entries into the target (lib/locate.c).
+ *   done       The helper that completes the last chunk publishes
+ *              generation G + 1, clears the migration and unlinks segment
+ *              G.  Processes switch their view at their next decision
+ *              (lib/view.c).
  *
- * The lock is a pid word, so a process that finds its holder dead takes
- * it over and resumes: redoing the creation of a target in CREATING, or
- * moving slots from the cursor on (moving a slot twice is harmless), or
- * finishing the bookkeeping when generation G + 1 is already published.
- * A decision never waits for the lock; only credlimit_grow() does.
- *
- * Cost: a migration touches every slot of the old table once, and each
- * decision that helps pays for up to CL_GROW_STEP_SLOTS slot moves.
- * Creating the target reserves its memory (posix_fallocate), which the
- * decision that starts the migration pays for.
+ * Pieces are handed out by a tagged counter and marked done in a bitmap
+ * (the reservation bits in the control segment, the chunk bits in the
+ * target's header).  A helper that finds every piece handed out redoes a
+ * piece whose bit is still clear: every piece is idempotent, so a helper
+ * that is descheduled, or killed, while holding a piece delays nobody.
+ * The lock is a pid word, taken over from a dead holder, and serializes
+ * only the short phase changes.  A decision never waits for it; only
+ * credlimit_grow() does.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -50,6 +54,9 @@
 
 /* Decisions between two liveness checks of a migration lock holder. */
 #define CL_DEAD_CHECK_EVERY 256
+
+/* Smallest slice of the target's memory reserved at once, bytes. */
+#define CL_RESERVE_SLICE_MIN (UINT64_C(1) << 20)
 
 static __thread unsigned lock_attempts;
 
@@ -76,6 +83,12 @@ static int migration_trylock(struct credlimit *cl, bool check_dead)
 	return -EBUSY;
 }
 
+static int migration_trylock_often(struct credlimit *cl)
+{
+	return migration_trylock(cl, ++lock_attempts % CL_DEAD_CHECK_EVERY ==
+					     0);
+}
+
 static void migration_unlock(struct credlimit *cl)
 {
 	/* Orders the migration's stores before the release; pairs with
@@ -89,54 +102,95 @@ static uint64_t make_state(unsigned phase, uint64_t target_generation)
 	return target_generation << 8 | phase;
 }
 
-/* Creates and initializes the target segment.  Caller holds the lock. */
-static int create_target(struct credlimit *cl, uint64_t generation,
-			 uint64_t capacity)
+static unsigned state_phase(uint64_t state)
+{
+	return (unsigned)(state & 0xff);
+}
+
+/*
+ * Adds `amount` to a counter tagged for (target, phase).  Returns the
+ * count before the addition, or UINT64_MAX when the counter belongs to
+ * another migration or phase (and is left alone).
+ */
+static uint64_t tagged_add(uint64_t *counter, uint64_t target, unsigned phase,
+			   uint64_t amount)
+{
+	uint64_t tag = CL_MIGRATION_TAG(target, phase);
+	uint64_t old = CMM_LOAD_SHARED(*counter);
+
+	for (;;) {
+		uint64_t seen;
+
+		if ((old & ~CL_MIGRATION_COUNT_MASK) != tag ||
+		    (old & CL_MIGRATION_COUNT_MASK) + amount >
+			    CL_MIGRATION_COUNT_MASK)
+			return UINT64_MAX;
+		/* Full barrier; pairs with the other helpers' swaps and
+		 * with the resets at phase changes. */
+		seen = uatomic_cmpxchg(counter, old, old + amount);
+		if (seen == old)
+			return old & CL_MIGRATION_COUNT_MASK;
+		old = seen;
+	}
+}
+
+/* Starts phase `phase` of the migration to `target`: resets the cursor
+ * and publishes the state.  Caller holds the lock. */
+static void enter_phase(struct credlimit *cl, uint64_t target, unsigned phase)
+{
+	CMM_STORE_SHARED(cl->ctl->migration_cursor,
+			 CL_MIGRATION_TAG(target, phase));
+	/* Orders the cursor (and, for RESERVING, the target's header)
+	 * before the state that makes helpers use them; pairs with the
+	 * loads in cl_grow_step() and cl_view_enter(). */
+	cmm_smp_wmb();
+	CMM_STORE_SHARED(cl->ctl->migration_state, make_state(phase, target));
+}
+
+/* Abandons a migration before any entry moved.  Caller holds the lock. */
+static void abandon(struct credlimit *cl, uint64_t target, int error)
 {
 	char name[CL_SHM_NAME_MAX + 1];
+	uint64_t capacity = CMM_LOAD_SHARED(cl->ctl->migration_target);
+
+	CMM_STORE_SHARED(cl->ctl->migration_state, 0);
+	cl_shm_name(name, cl->name, target);
+	shm_unlink(name);
+	cl_log(cl, CREDLIMIT_LOG_ERROR,
+	       "cannot grow limiter %s to %" PRIu64 " slots (generation %"
+	       PRIu64 "): %s; the table keeps its size",
+	       cl->name, capacity, target, credlimit_strerror(error));
+}
+
+/* Creates the target segment and its header, then starts RESERVING.
+ * Caller holds the lock; the state is CREATING. */
+static int finish_creating(struct credlimit *cl, uint64_t state)
+{
+	char name[CL_SHM_NAME_MAX + 1];
+	uint64_t target = state >> 8;
+	uint64_t capacity = CMM_LOAD_SHARED(cl->ctl->migration_target);
 	struct cl_mapping map;
 	int err;
 
 	if (capacity < CL_CAPACITY_MIN || capacity > cl->max_capacity ||
-	    (capacity & (capacity - 1)) != 0)
+	    (capacity & (capacity - 1)) != 0) {
+		abandon(cl, target, -EBADMSG);
 		return -EBADMSG;
-
-	/* A process that died creating it may have left a part. */
-	cl_shm_name(name, cl->name, generation);
-	shm_unlink(name);
-
-	err = cl_segment_create(name, cl_table_size(capacity), cl->mode,
-				cl->owner, &map);
-	if (err < 0)
-		return err;
-	cl_table_init(map.addr, cl->ctl, generation, capacity);
-	cl_segment_unmap(&map);
-	return 0;
-}
-
-/* Runs phase CREATING to its end.  Caller holds the lock. */
-static int finish_creating(struct credlimit *cl, uint64_t state)
-{
-	uint64_t target = state >> 8;
-	uint64_t capacity = CMM_LOAD_SHARED(cl->ctl->migration_target);
-	int err;
-
-	err = create_target(cl, target, capacity);
-	cl_migration_point("created");
-	if (err < 0) {
-		CMM_STORE_SHARED(cl->ctl->migration_state, 0);
-		cl_log(cl, CREDLIMIT_LOG_ERROR,
-		       "cannot create table generation %" PRIu64 " of %s "
-		       "(%" PRIu64 " slots): %s; the table keeps its size",
-		       target, cl->name, capacity, credlimit_strerror(err));
-		return err;
 	}
 
-	/* Publishes the initialized target before the phase that makes
-	 * processes map it; pairs with the loads in cl_view_enter(). */
-	cmm_smp_wmb();
-	CMM_STORE_SHARED(cl->ctl->migration_state,
-			 make_state(CL_MIGRATION_COPYING, target));
+	/* A process that died creating it may have left a part. */
+	cl_shm_name(name, cl->name, target);
+	shm_unlink(name);
+	err = cl_segment_create(name, cl_table_size(capacity), cl->mode,
+				cl->owner, false, &map);
+	cl_migration_point("created");
+	if (err < 0) {
+		abandon(cl, target, err);
+		return err;
+	}
+	cl_table_init(map.addr, cl->ctl, target, capacity);
+	cl_segment_unmap(&map);
+	enter_phase(cl, target, CL_MIGRATION_RESERVING);
 	return 0;
 }
 
@@ -177,14 +231,10 @@ int cl_grow_start(struct credlimit *cl, uint64_t capacity)
 		}
 
 		CMM_STORE_SHARED(cl->ctl->migration_target, capacity);
-		CMM_STORE_SHARED(cl->ctl->migration_cursor,
-				 CL_MIGRATION_TAG(generation + 1));
-		CMM_STORE_SHARED(cl->ctl->migration_settled,
-				 CL_MIGRATION_TAG(generation + 1));
-		/* Orders target and cursor before the state naming them;
-		 * readers of these hold the lock, which orders them too. */
-		cmm_smp_wmb();
 		state = make_state(CL_MIGRATION_CREATING, generation + 1);
+		/* Orders the target capacity before the state naming it;
+		 * readers of it hold the lock, which orders it too. */
+		cmm_smp_wmb();
 		CMM_STORE_SHARED(cl->ctl->migration_state, state);
 		cl_migration_point("creating");
 		cl_log(cl, CREDLIMIT_LOG_INFO,
@@ -193,10 +243,144 @@ int cl_grow_start(struct credlimit *cl, uint64_t capacity)
 		       cl->name, have, capacity);
 	}
 
-	if ((state & 0xff) == CL_MIGRATION_CREATING)
+	err = 0;
+	if (state_phase(state) == CL_MIGRATION_CREATING)
 		err = finish_creating(cl, state);
 	migration_unlock(cl);
-	return err < 0 ? err : 0;
+	return err;
+}
+
+/*
+ * Sets bit `index` of a bitmap in shared memory.  Returns true when this
+ * call set it (it was clear).
+ */
+static bool set_bit(uint64_t *bits, uint64_t index)
+{
+	uint64_t *word = &bits[index / 64];
+	uint64_t mask = UINT64_C(1) << (index % 64);
+	uint64_t old = CMM_LOAD_SHARED(*word);
+
+	while (!(old & mask)) {
+		/* Full barrier: the piece's work is visible before its
+		 * bit; pairs with the loads of find_clear_bit(). */
+		uint64_t seen = uatomic_cmpxchg(word, old, old | mask);
+
+		if (seen == old)
+			return true;
+		old = seen;
+	}
+	return false;
+}
+
+/* Returns the index of a clear bit below `count`, starting the search at
+ * `hint` so helpers spread out, or UINT64_MAX when all are set. */
+static uint64_t find_clear_bit(const uint64_t *bits, uint64_t count,
+			       uint64_t hint)
+{
+	for (uint64_t n = 0; n < count; n++) {
+		uint64_t index = (hint + n) % count;
+
+		if (!(CMM_LOAD_SHARED(bits[index / 64]) &
+		      (UINT64_C(1) << (index % 64))))
+			return index;
+	}
+	return UINT64_MAX;
+}
+
+/*
+ * Takes a piece of the phase's work: the next one handed out, or once all
+ * are, one still not done.  Returns its index, or UINT64_MAX when every
+ * piece is done or the phase ended.
+ */
+static uint64_t take_piece(struct credlimit *cl, uint64_t target,
+			   unsigned phase, const uint64_t *bits,
+			   uint64_t pieces)
+{
+	uint64_t index = tagged_add(&cl->ctl->migration_cursor, target, phase,
+				    1);
+
+	if (index == UINT64_MAX)
+		return UINT64_MAX;
+	if (index < pieces)
+		return index;
+	return find_clear_bit(bits, pieces, (uint64_t)cl_self_pid() * 7919);
+}
+
+/* Marks a piece done; returns true when every piece is done now. */
+static bool piece_done(uint64_t *bits, uint64_t index, uint64_t pieces)
+{
+	set_bit(bits, index);
+	return find_clear_bit(bits, pieces, 0) == UINT64_MAX;
+}
+
+/* Number of slices the target's memory is reserved in, and their size. */
+static uint64_t reserve_slices(uint64_t capacity, uint64_t *slice_bytes)
+{
+	uint64_t size = cl_table_size(capacity);
+	uint64_t slice = (size + CL_RESERVE_SLICES - 1) / CL_RESERVE_SLICES;
+
+	if (slice < CL_RESERVE_SLICE_MIN)
+		slice = CL_RESERVE_SLICE_MIN;
+	slice = (slice + 4095) & ~UINT64_C(4095);
+	*slice_bytes = slice;
+	return (size + slice - 1) / slice;
+}
+
+/* Reserves one slice of the target; the last one starts COPYING. */
+static int reserve_step(struct credlimit *cl, uint64_t target)
+{
+	char name[CL_SHM_NAME_MAX + 1];
+	uint64_t slice, slices, index, size;
+	struct cl_table_map table;
+	uint64_t *bits;
+	bool last;
+	int err;
+
+	/* Helpers do not map the target before it takes entries; its
+	 * header holds this phase's bits, so map it for this step. */
+	err = cl_view_map_generation(cl, target, &table);
+	if (err < 0)
+		return err == -ENOENT ? 0 : err; /* abandoned meanwhile */
+	bits = (uint64_t *)((char *)table.header + CL_TABLE_RESERVE_OFF);
+	slices = reserve_slices(table.capacity, &slice);
+	size = cl_table_size(table.capacity);
+
+	index = take_piece(cl, target, CL_MIGRATION_RESERVING, bits, slices);
+	if (index == UINT64_MAX) {
+		cl_segment_unmap(&table.mapping);
+		return 0;
+	}
+
+	cl_shm_name(name, cl->name, target);
+	err = cl_segment_reserve(name, index * slice,
+				 index * slice + slice <= size
+					 ? slice
+					 : size - index * slice);
+	last = err == 0 && piece_done(bits, index, slices);
+	cl_segment_unmap(&table.mapping);
+	if (err < 0) {
+		if (migration_trylock(cl, true) >= 0) {
+			if (CMM_LOAD_SHARED(cl->ctl->migration_state) ==
+			    make_state(CL_MIGRATION_RESERVING, target))
+				abandon(cl, target, err);
+			migration_unlock(cl);
+		}
+		return err;
+	}
+	if (!last)
+		return 0;
+
+	/* The whole target is backed: let entries move. */
+	for (;;) {
+		if (migration_trylock(cl, true) >= 0)
+			break;
+		cl_backoff(64);
+	}
+	if (CMM_LOAD_SHARED(cl->ctl->migration_state) ==
+	    make_state(CL_MIGRATION_RESERVING, target))
+		enter_phase(cl, target, CL_MIGRATION_COPYING);
+	migration_unlock(cl);
+	return 0;
 }
 
 /* Compaction: drops entries indistinguishable from a new customer. */
@@ -207,13 +391,13 @@ static bool drop_fresh(void *context, uint64_t meta, struct cl_state_word state,
 	       CL_VICTIM_FRESH;
 }
 
-/* Counts of one batch of moved slots. */
+/* Counts of one moved chunk. */
 struct batch {
-	uint64_t settled, moved, dropped, lost;
+	uint64_t moved, dropped, lost;
+	bool busy; /* a live process kept a slot past the timeout */
 };
 
-/* Settles slots [start, end) of `from`; a slot a live process keeps busy
- * is left for the final sweep. */
+/* Settles slots [start, end) of `from`. */
 static void move_range(struct credlimit *cl, struct cl_table_map *from,
 		       struct cl_table_map *to, uint64_t start, uint64_t end,
 		       uint64_t now_ns, struct batch *b)
@@ -229,9 +413,10 @@ static void move_range(struct credlimit *cl, struct cl_table_map *from,
 	for (uint64_t i = start; i < end; i++) {
 		unsigned events = 0;
 
-		if (cl_migrate_slot(from, i, to, &ops, &events) < 0)
+		if (cl_migrate_slot(from, i, to, &ops, &events) < 0) {
+			b->busy = true;
 			continue;
-		b->settled++;
+		}
 		if (events & CL_MIGRATE_COPIED)
 			b->moved++;
 		if (events & CL_MIGRATE_DROPPED)
@@ -241,36 +426,7 @@ static void move_range(struct credlimit *cl, struct cl_table_map *from,
 	}
 }
 
-/*
- * Adds `amount` to a counter tagged with the migration to `target`.
- * Returns the new count, or UINT64_MAX when the counter belongs to
- * another migration (and is left alone).
- */
-static uint64_t tagged_add(uint64_t *counter, uint64_t target, uint64_t amount)
-{
-	uint64_t tag = CL_MIGRATION_TAG(target);
-	uint64_t old = CMM_LOAD_SHARED(*counter);
-
-	for (;;) {
-		uint64_t seen;
-
-		if ((old & ~CL_MIGRATION_COUNT_MASK) != tag ||
-		    (old & CL_MIGRATION_COUNT_MASK) + amount >
-			    CL_MIGRATION_COUNT_MASK)
-			return UINT64_MAX;
-		/* Full barrier; pairs with the other helpers' swaps and
-		 * with the reset in cl_grow_start(). */
-		seen = uatomic_cmpxchg(counter, old, old + amount);
-		if (seen == old)
-			return (old + amount) & CL_MIGRATION_COUNT_MASK;
-		old = seen;
-	}
-}
-
-/* Adds a batch to the counters; returns the slots settled so far in the
- * migration to `target`, UINT64_MAX when that migration has ended. */
-static uint64_t report_batch(struct credlimit *cl, uint64_t target,
-			     const struct batch *b)
+static void report_batch(struct credlimit *cl, const struct batch *b)
 {
 	uatomic_add(&cl->ctl->entries_moved, b->moved);
 	uatomic_add(&cl->ctl->entries_dropped, b->dropped + b->lost);
@@ -282,64 +438,31 @@ static uint64_t report_batch(struct credlimit *cl, uint64_t target,
 		       "limiter %s: %" PRIu64 " entries found no room in the "
 		       "new table and start afresh there",
 		       cl->name, b->lost);
-
-	return tagged_add(&cl->ctl->migration_settled, target, b->settled);
 }
 
 /*
  * Publishes the target as the current generation and removes the old
- * table, if the migration to `target` is still the one running and every
- * slot of the current table is settled; with `sweep`, settles them all
- * first.  Returns 0 at once when another process holds the migration
- * lock: that process is finishing or sweeping.
+ * table, if the migration to `target` is still the one running.  Returns
+ * 1 when this call finished it, 0 when another process did or is.
  */
-static int finish_migration(struct credlimit *cl, uint64_t target, bool sweep,
-			    uint64_t now_ns)
+static int finish_migration(struct credlimit *cl, uint64_t target)
 {
 	char name[CL_SHM_NAME_MAX + 1];
-	uint64_t generation;
-	struct cl_view *view;
 
-	if (migration_trylock(cl, ++lock_attempts % CL_DEAD_CHECK_EVERY == 0) < 0)
-		return 0;
+	for (int tries = 0; migration_trylock(cl, tries % 64 == 63) < 0;
+	     tries++) {
+		if (cl_copying_target(CMM_LOAD_SHARED(
+			    cl->ctl->migration_state)) != target)
+			return 0;
+		cl_backoff(64);
+	}
 	if (cl_copying_target(CMM_LOAD_SHARED(cl->ctl->migration_state)) !=
 	    target) {
 		migration_unlock(cl); /* someone else finished it */
 		return 0;
 	}
-	generation = CMM_LOAD_SHARED(cl->ctl->generation);
 
-	if (generation != target) {
-		rcu_read_lock();
-		view = cl_view_enter(cl);
-		if (view == NULL || view->target == NULL) {
-			rcu_read_unlock();
-			migration_unlock(cl);
-			return cl_view_refresh(cl);
-		}
-		if (sweep) {
-			/* A helper died or stalls: settle every slot here;
-			 * slots already settled cost one read each. */
-			struct batch b = { 0 };
-			uint64_t capacity = view->current->table.capacity;
-			uint64_t settled;
-
-			move_range(cl, &view->current->table,
-				   &view->target->table, 0, capacity, now_ns,
-				   &b);
-			rcu_read_unlock();
-			settled = b.settled;
-			b.settled = 0; /* the sweep counted every slot anew */
-			report_batch(cl, target, &b);
-			if (settled < capacity) {
-				/* A live process still holds a slot. */
-				migration_unlock(cl);
-				return -EBUSY;
-			}
-		} else {
-			rcu_read_unlock();
-		}
-
+	if (CMM_LOAD_SHARED(cl->ctl->generation) != target) {
 		/* Every old slot is settled before the switch; pairs with
 		 * the loads in cl_view_enter(). */
 		cmm_smp_mb();
@@ -360,74 +483,80 @@ static int finish_migration(struct credlimit *cl, uint64_t target, bool sweep,
 	return 1;
 }
 
-int cl_grow_step(struct credlimit *cl, uint64_t now_ns, uint64_t slots)
+/* Moves one chunk of the current table; the last one finishes. */
+static int copy_step(struct credlimit *cl, uint64_t target, uint64_t now_ns)
 {
-	uint64_t state, target, capacity, start, settled;
+	uint64_t capacity, chunk, chunks, index, start, end;
 	struct batch b = { 0 };
 	struct cl_view *view;
+	uint64_t *bits;
+	bool last;
+
+	rcu_read_lock();
+	view = cl_view_enter(cl);
+	if (view == NULL || view->target == NULL ||
+	    view->target->table.generation != target) {
+		rcu_read_unlock();
+		return cl_view_refresh(cl);
+	}
+
+	capacity = view->current->table.capacity;
+	chunk = capacity / CL_MOVE_CHUNKS;
+	if (chunk < CL_GROW_STEP_SLOTS)
+		chunk = CL_GROW_STEP_SLOTS;
+	chunks = (capacity + chunk - 1) / chunk;
+	bits = (uint64_t *)((char *)view->target->table.header +
+			    CL_TABLE_CHUNKS_OFF);
+
+	index = take_piece(cl, target, CL_MIGRATION_COPYING, bits, chunks);
+	if (index == UINT64_MAX) {
+		rcu_read_unlock();
+		return 0;
+	}
+
+	start = index * chunk;
+	end = start + chunk < capacity ? start + chunk : capacity;
+	move_range(cl, &view->current->table, &view->target->table, start, end,
+		   now_ns, &b);
+	last = !b.busy && piece_done(bits, index, chunks);
+	rcu_read_unlock();
+
+	report_batch(cl, &b);
+	return last ? finish_migration(cl, target) : 0;
+}
+
+int cl_grow_step(struct credlimit *cl, uint64_t now_ns)
+{
+	uint64_t state, target;
 
 	state = CMM_LOAD_SHARED(cl->ctl->migration_state);
 	if (state == 0 || cl->rdonly || cl->private_limiter)
 		return 0;
+	target = state >> 8;
 
-	if ((state & 0xff) == CL_MIGRATION_CREATING) {
+	switch (state_phase(state)) {
+	case CL_MIGRATION_CREATING:
 		/* Only a creator that died leaves this phase for long. */
-		if (migration_trylock(cl, ++lock_attempts % CL_DEAD_CHECK_EVERY ==
-						  0) < 0)
+		if (migration_trylock_often(cl) < 0)
 			return 0;
 		state = CMM_LOAD_SHARED(cl->ctl->migration_state);
-		if ((state & 0xff) == CL_MIGRATION_CREATING)
+		if (state_phase(state) == CL_MIGRATION_CREATING)
 			finish_creating(cl, state);
 		migration_unlock(cl);
 		return 0;
-	}
 
-	/* A migrator died after publishing the target: clean up. */
-	target = cl_copying_target(state);
-	if (target == CMM_LOAD_SHARED(cl->ctl->generation))
-		return finish_migration(cl, target, false, now_ns);
+	case CL_MIGRATION_RESERVING:
+		return reserve_step(cl, target);
 
-	rcu_read_lock();
-	view = cl_view_enter(cl);
-	if (view == NULL || view->target == NULL) {
-		rcu_read_unlock();
-		return cl_view_refresh(cl);
-	}
-	target = view->target->table.generation;
-	capacity = view->current->table.capacity;
+	case CL_MIGRATION_COPYING:
+		/* A migrator died after publishing the target: clean up. */
+		if (target == CMM_LOAD_SHARED(cl->ctl->generation))
+			return finish_migration(cl, target);
+		return copy_step(cl, target, now_ns);
 
-	/* Each helper takes the next chunk of slots, so every decision
-	 * during a migration moves some, and the migration outpaces the
-	 * inserts that fill the new table.  The view names the migration's
-	 * tables; the tag makes sure the chunk is of that migration. */
-	start = tagged_add(&cl->ctl->migration_cursor, target, slots);
-	if (start == UINT64_MAX) {
-		rcu_read_unlock();
-		return 0; /* it ended meanwhile */
+	default:
+		return -EBADMSG;
 	}
-	start -= slots;
-	if (start < capacity) {
-		move_range(cl, &view->current->table, &view->target->table,
-			   start, start + slots < capacity ? start + slots
-							   : capacity,
-			   now_ns, &b);
-		rcu_read_unlock();
-		settled = report_batch(cl, target, &b);
-		if (settled != UINT64_MAX && settled >= capacity)
-			return finish_migration(cl, target, false, now_ns);
-		return 0;
-	}
-	rcu_read_unlock();
-
-	/* Every chunk was handed out, but some helpers are still at work,
-	 * or died.  Rather than let the new table fill with new keys while
-	 * a descheduled helper holds the last chunk, one process sweeps the
-	 * whole table, settling what is left, and finishes. */
-	settled = CMM_LOAD_SHARED(cl->ctl->migration_settled);
-	if ((settled & ~CL_MIGRATION_COUNT_MASK) != CL_MIGRATION_TAG(target))
-		return 0;
-	settled &= CL_MIGRATION_COUNT_MASK;
-	return finish_migration(cl, target, settled < capacity, now_ns);
 }
 
 bool cl_grow_wanted(const struct credlimit *cl, const struct cl_table_map *t,
@@ -447,23 +576,17 @@ static void sleep_briefly(void)
 	nanosleep(&ts, NULL);
 }
 
-/* Slots credlimit_grow() moves per step. */
-#define CL_GROW_MANUAL_SLOTS 4096
-
-/* Drives the running migration, if any, to its end. */
+/* Drives the running migration, if any, to its end.  Once every piece
+ * is handed out, a step may find nothing to do while others finish the
+ * last pieces: yielding between steps lets them run. */
 static int grow_finish(struct credlimit *cl)
 {
 	while (CMM_LOAD_SHARED(cl->ctl->migration_state) != 0) {
-		int err = cl_grow_step(cl, cl_monotonic_ns(),
-				       CL_GROW_MANUAL_SLOTS);
+		int err = cl_grow_step(cl, cl_monotonic_ns());
 
 		if (err < 0 && err != -EBUSY)
 			return err;
-		/* Once every chunk is handed out, wait for the helpers
-		 * that hold the last ones (or for the stall sweep). */
-		if (err != 1 && (CMM_LOAD_SHARED(cl->ctl->migration_cursor) &
-				 CL_MIGRATION_COUNT_MASK) >= current_capacity(cl))
-			sleep_briefly();
+		cl_backoff(64);
 	}
 	return cl_view_refresh(cl);
 }

@@ -11,7 +11,9 @@
 
 struct credlimit;
 
-/* Slots a decision moves when it finds a migration running. */
+/* Fewest slots in a chunk a decision moves when it finds a migration
+ * copying; tables of more than CL_MOVE_CHUNKS * 64 slots use larger
+ * chunks. */
 #define CL_GROW_STEP_SLOTS 64
 
 /*
@@ -25,13 +27,13 @@ struct credlimit;
 int cl_grow_start(struct credlimit *cl, uint64_t capacity);
 
 /*
- * Moves the next chunk of `slots` slots of the running migration, and
- * finishes the migration when every slot is settled (sweeping the whole
- * table first when a helper stopped making progress for a second).  Also
+ * Does one piece of the running migration's work: reserves a slice of the
+ * target's memory, or moves a chunk of slots (judging entries at now_ns),
+ * and moves it to its next phase when that piece was the last.  Also
  * finishes the creation of a target whose creator died.  Returns 1 when
  * this call finished the migration, 0 otherwise, or a negative error.
  */
-int cl_grow_step(struct credlimit *cl, uint64_t now_ns, uint64_t slots);
+int cl_grow_step(struct credlimit *cl, uint64_t now_ns);
 
 /* Returns true when an insert into table t with these CL_SLOT_* events
  * should start growth: the table is half full, or a key landed far from

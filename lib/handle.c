@@ -271,7 +271,7 @@ static int create_named(struct credlimit *cl, const struct credlimit_options *o)
 	cl_shm_name(table_name, cl->name, 1);
 
 	err = cl_segment_create(ctl_name, CL_CTL_SIZE, o->mode, geteuid(),
-				&ctl_map);
+				true, &ctl_map);
 	if (err < 0)
 		return err;
 	err = ctl_init(ctl_map.addr, initial, max, o);
@@ -282,12 +282,12 @@ static int create_named(struct credlimit *cl, const struct credlimit_options *o)
 	 * did not finish would make the exclusive create fail: remove it
 	 * once (only our own user's segment can be removed). */
 	err = cl_segment_create(table_name, cl_table_size(initial), o->mode,
-				geteuid(), &table_map);
+				geteuid(), true, &table_map);
 	if (err == -EEXIST && shm_unlink(table_name) == 0) {
 		cl_log(cl, CREDLIMIT_LOG_WARNING,
 		       "removed stale table segment %s", table_name);
 		err = cl_segment_create(table_name, cl_table_size(initial),
-					o->mode, geteuid(), &table_map);
+					o->mode, geteuid(), true, &table_map);
 	}
 	if (err < 0)
 		goto fail_remove_ctl;

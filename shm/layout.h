@@ -20,7 +20,9 @@
  * Table segment of generation N:
  *
  *   offset 0      struct cl_table        header
+ *   512           uint64_t[8]            reservation bits of a migration
  *   locks_off     uint64_t[256]          eviction locks (pid words)
+ *   3072          uint64_t[128]          chunk bits of a migration
  *   entries_off   struct cl_entry[cap]   open-addressing table, cap = 2^k
  *
  * Growth (a later generation replacing the table) writes a new table
@@ -41,16 +43,19 @@
 #define CL_CACHE_LINE 64
 
 /* Phases of ctl->migration_state. */
-#define CL_MIGRATION_CREATING 1 /* the target segment is being made */
-#define CL_MIGRATION_COPYING 2  /* entries move to the target */
+#define CL_MIGRATION_CREATING 1  /* the target segment is being made */
+#define CL_MIGRATION_COPYING 2   /* entries move to the target */
+#define CL_MIGRATION_RESERVING 3 /* the target's memory is reserved */
 
-/* The migration counters carry their migration's target generation, so a
- * helper that read a migration that has since ended cannot count its
- * work into the next one. */
+/* The migration cursor carries its migration's phase and target
+ * generation, so a helper that read a phase that has since ended cannot
+ * take a piece of the next one. */
 #define CL_MIGRATION_TAG_SHIFT 40
 #define CL_MIGRATION_COUNT_MASK ((UINT64_C(1) << CL_MIGRATION_TAG_SHIFT) - 1)
-#define CL_MIGRATION_TAG(generation)                                          \
-	(((generation) & 0xffffff) << CL_MIGRATION_TAG_SHIFT)
+#define CL_MIGRATION_TAG(generation, phase)                                   \
+	((((generation) & 0x3fffff) << 2 | (phase)) << CL_MIGRATION_TAG_SHIFT)
+
+
 #define CL_ENTRY_SIZE 64
 #define CL_WINDOW_SLOTS 1024 /* slot 0 unused: window id 0 means fresh */
 #define CL_POLICY_SLOTS 256
@@ -103,9 +108,9 @@ struct cl_ctl {
 	 * migration_state  phase (CL_MIGRATION_*) in bits 7..0, target
 	 *                  generation above; 0 while no migration runs
 	 * migration_target capacity of the target table, slots
-	 * migration_cursor first slot of the next chunk to hand out, in
-	 *                  bits 39..0, tagged with the low 24 bits of the
-	 *                  target generation above them (CL_MIGRATION_TAG)
+	 * migration_cursor next piece of work to hand out (a slice of the
+	 *                  target's memory, or a chunk of slots to move),
+	 *                  in bits 39..0, tagged (CL_MIGRATION_TAG)
 	 * migration_pid    pid holding the migration lock, 0 when free; it
 	 *                  serializes starting, sweeping and finishing */
 	uint64_t migration_state;
@@ -121,12 +126,7 @@ struct cl_ctl {
 	uint64_t migrations_done;
 	uint64_t entries_moved;
 	uint64_t entries_dropped;
-	/* Slots of the current table that helpers reported settled, tagged
-	 * like migration_cursor: short of the capacity once every chunk is
-	 * handed out, it means a helper is slow or died, and the table needs
-	 * a sweep before the migration ends. */
-	uint64_t migration_settled;
-	uint64_t reserved1[3];
+	uint64_t reserved1[4];
 } __attribute__((aligned(CL_CACHE_LINE)));
 
 /*
@@ -192,6 +192,18 @@ struct cl_table {
 	uint64_t used_slots __attribute__((aligned(CL_CACHE_LINE)));
 } __attribute__((aligned(CL_CACHE_LINE)));
 
+/* In a migration's target table, the pieces of work done, one bit each:
+ * CL_RESERVE_SLICES bits at CL_TABLE_RESERVE_OFF for the slices of its
+ * memory reserved, CL_MOVE_CHUNKS bits at CL_TABLE_CHUNKS_OFF for the
+ * chunks of the source table moved.  Helpers that find every piece
+ * handed out redo those whose bit is still clear, so a slow or dead helper
+ * cannot hold the migration up, and the bits of a new target start clear,
+ * so a helper of an earlier migration cannot mark them. */
+#define CL_TABLE_RESERVE_OFF 512
+#define CL_RESERVE_SLICES 512
+#define CL_TABLE_CHUNKS_OFF 3072
+#define CL_MOVE_CHUNKS 8192
+
 #define CL_TABLE_LOCKS_OFF 1024
 
 /*
@@ -217,10 +229,14 @@ struct cl_entry {
 _Static_assert(sizeof(struct cl_entry) == CL_ENTRY_SIZE, "entry size");
 _Static_assert(sizeof(struct cl_stripe) == CL_CACHE_LINE, "stripe size");
 _Static_assert(sizeof(struct cl_policy) == 64, "policy slot size");
-_Static_assert(sizeof(struct cl_table) <= CL_TABLE_LOCKS_OFF,
-	       "table header fits before the locks");
-_Static_assert(CL_TABLE_LOCKS_OFF + CL_EVICT_LOCKS * 8 <= CL_TABLE_HEADER_SIZE,
-	       "eviction locks fit before the entries");
+_Static_assert(sizeof(struct cl_table) <= CL_TABLE_RESERVE_OFF,
+	       "table header fits before the reservation bits");
+_Static_assert(CL_TABLE_RESERVE_OFF + CL_RESERVE_SLICES / 8 <= CL_TABLE_LOCKS_OFF,
+	       "reservation bits fit before the locks");
+_Static_assert(CL_TABLE_LOCKS_OFF + CL_EVICT_LOCKS * 8 <= CL_TABLE_CHUNKS_OFF,
+	       "eviction locks fit before the chunk bits");
+_Static_assert(CL_TABLE_CHUNKS_OFF + CL_MOVE_CHUNKS / 8 <= CL_TABLE_HEADER_SIZE,
+	       "chunk bits fit before the entries");
 
 /* Offsets of the control segment's arrays, and its size. */
 #define CL_CTL_WINDOWS_OFF ((uint64_t)sizeof(struct cl_ctl))

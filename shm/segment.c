@@ -87,7 +87,7 @@ static int map_fd(int fd, size_t size, bool rdonly, struct cl_mapping *map)
 }
 
 int cl_segment_create(const char *shm_name, size_t size, mode_t mode,
-		      uid_t owner, struct cl_mapping *map)
+		      uid_t owner, bool reserve, struct cl_mapping *map)
 {
 	int fd;
 	int err;
@@ -109,7 +109,7 @@ int cl_segment_create(const char *shm_name, size_t size, mode_t mode,
 	/* Reserve the pages now.  A sparse segment larger than the free
 	 * space of /dev/shm would map fine, and every process touching a
 	 * page that cannot be allocated would die of SIGBUS. */
-	err = posix_fallocate(fd, 0, (off_t)size);
+	err = reserve ? posix_fallocate(fd, 0, (off_t)size) : 0;
 	if (err != 0 && err != EOPNOTSUPP && err != ENOSYS) {
 		errno = err;
 		goto fail_unlink;
@@ -129,6 +129,20 @@ fail_unlink:
 	shm_unlink(shm_name);
 	close(fd);
 	return err;
+}
+
+int cl_segment_reserve(const char *shm_name, uint64_t offset, uint64_t length)
+{
+	int fd = shm_open(shm_name, O_RDWR | O_NONBLOCK, 0);
+	int err;
+
+	if (fd < 0)
+		return -errno;
+	err = posix_fallocate(fd, (off_t)offset, (off_t)length);
+	close(fd);
+	if (err == EOPNOTSUPP || err == ENOSYS)
+		return 0;
+	return -err;
 }
 
 int cl_segment_create_anonymous(size_t size, struct cl_mapping *map)

@@ -35,14 +35,19 @@ struct cl_mapping {
 /*
  * Creates segment shm_name exclusively with exactly `mode` permissions,
  * owned by `owner` (only root may give it to another user) and `size`
- * zero bytes, reserves its memory, and maps it read-write.  Returns 0,
- * -EEXIST, -ENOSPC (not enough free space in /dev/shm), -EPERM, or
- * another negative errno value from shm_open(), fchmod(), fchown(),
- * ftruncate(), posix_fallocate() and mmap().  On failure nothing is left
- * behind and *map is zeroed.
+ * zero bytes, reserves its memory when `reserve` (else the caller must,
+ * with cl_segment_reserve(), before any process touches it), and maps it
+ * read-write.  Returns 0, -EEXIST, -ENOSPC (not enough free space in
+ * /dev/shm), -EPERM, or another negative errno value from shm_open(),
+ * fchmod(), fchown(), ftruncate(), posix_fallocate() and mmap().  On
+ * failure nothing is left behind and *map is zeroed.
  */
 int cl_segment_create(const char *shm_name, size_t size, mode_t mode,
-		      uid_t owner, struct cl_mapping *map);
+		      uid_t owner, bool reserve, struct cl_mapping *map);
+
+/* Reserves the memory of bytes [offset, offset + length) of a segment.
+ * Returns 0, -ENOSPC, or another negative errno value. */
+int cl_segment_reserve(const char *shm_name, uint64_t offset, uint64_t length);
 
 /* Maps `size` bytes of anonymous shared memory (a private limiter). */
 int cl_segment_create_anonymous(size_t size, struct cl_mapping *map);
