@@ -48,10 +48,12 @@ struct checker {
 		      * moved slots are expected */
 };
 
+/* Reports a finding; findings about a table name its generation. */
 static void __attribute__((format(printf, 3, 4)))
 finding(struct checker *c, int level, const char *format, ...)
 {
 	char message[256];
+	size_t used = 0;
 	va_list args;
 
 	if (level == CREDLIMIT_LOG_ERROR)
@@ -59,8 +61,12 @@ finding(struct checker *c, int level, const char *format, ...)
 	if (c->report == NULL)
 		return;
 
+	if (c->t != NULL)
+		used = (size_t)snprintf(message, sizeof(message),
+					"generation %" PRIu64 ": ",
+					c->t->generation);
 	va_start(args, format);
-	vsnprintf(message, sizeof(message), format, args);
+	vsnprintf(message + used, sizeof(message) - used, format, args);
 	va_end(args);
 	c->report(c->context, level, message);
 }
@@ -154,10 +160,9 @@ static void check_eviction_locks(struct checker *c)
 
 		if (holder != 0 && !cl_pid_alive(holder))
 			finding(c, CREDLIMIT_LOG_INFO,
-				"generation %" PRIu64 ": eviction lock %d held "
-				"by dead process %" PRIu64
+				"eviction lock %d held by dead process %" PRIu64
 				"; the next eviction takes it over",
-				c->t->generation, i, holder);
+				i, holder);
 	}
 }
 
@@ -316,9 +321,9 @@ static void check_not_in_source(struct checker *c, uint64_t index,
 	if (cl_table_find((struct cl_table_map *)c->other, &k, false, &slot) ==
 	    0)
 		finding(c, CREDLIMIT_LOG_ERROR,
-			"generation %" PRIu64 " slot %" PRIu64 ": key is live "
-			"in generation %" PRIu64 " too",
-			c->t->generation, index, c->other->generation);
+			"slot %" PRIu64 ": key is live in generation %" PRIu64
+			" too",
+			index, c->other->generation);
 }
 
 /* Checks a slot whose state a snapshot could read. */
@@ -404,9 +409,7 @@ static uint64_t check_table(struct checker *c)
 
 	if (cl_table_validate(c->t->header, c->t->mapping.size, c->cl->ctl,
 			      c->t->generation, &why) < 0) {
-		finding(c, CREDLIMIT_LOG_ERROR,
-			"table segment of generation %" PRIu64 ": %s",
-			c->t->generation, why);
+		finding(c, CREDLIMIT_LOG_ERROR, "table segment: %s", why);
 		return 0;
 	}
 
@@ -459,6 +462,7 @@ int credlimit_check(credlimit_t *cl, credlimit_problem_fn report,
 		ready += check_table(&c);
 	}
 	rcu_read_unlock();
+	c.t = NULL;
 
 	if (credlimit_stats(cl, &stats) == 0 && !stats.migrating &&
 	    stats.entries != ready)

@@ -156,10 +156,17 @@ static void abandon(struct credlimit *cl, uint64_t target, int error)
 	CMM_STORE_SHARED(cl->ctl->migration_state, 0);
 	cl_shm_name(name, cl->name, target);
 	shm_unlink(name);
-	cl_log(cl, CREDLIMIT_LOG_ERROR,
-	       "cannot grow limiter %s to %" PRIu64 " slots (generation %"
-	       PRIu64 "): %s; the table keeps its size",
-	       cl->name, capacity, target, credlimit_strerror(error));
+	if (error == -EPERM)
+		cl_log(cl, CREDLIMIT_LOG_ERROR,
+		       "cannot grow limiter %s: a process of uid %u may not "
+		       "create segments owned by uid %u, the limiter's owner; "
+		       "the table keeps its size",
+		       cl->name, (unsigned)geteuid(), (unsigned)cl->owner);
+	else
+		cl_log(cl, CREDLIMIT_LOG_ERROR,
+		       "cannot grow limiter %s to %" PRIu64 " slots "
+		       "(generation %" PRIu64 "): %s; the table keeps its size",
+		       cl->name, capacity, target, credlimit_strerror(error));
 }
 
 /* Creates the target segment and its header, then starts RESERVING.
@@ -483,6 +490,32 @@ static int finish_migration(struct credlimit *cl, uint64_t target)
 	return 1;
 }
 
+/* Slots in a chunk of a table of `capacity` slots, and the chunk count. */
+static uint64_t move_chunks(uint64_t capacity, uint64_t *chunk_slots)
+{
+	uint64_t chunk = capacity / CL_MOVE_CHUNKS;
+
+	if (chunk < CL_GROW_STEP_SLOTS)
+		chunk = CL_GROW_STEP_SLOTS;
+	*chunk_slots = chunk;
+	return (capacity + chunk - 1) / chunk;
+}
+
+uint64_t cl_grow_progress(const struct credlimit *cl, uint64_t capacity)
+{
+	uint64_t state = CMM_LOAD_SHARED(cl->ctl->migration_state);
+	uint64_t cursor = CMM_LOAD_SHARED(cl->ctl->migration_cursor);
+	uint64_t chunk, handed;
+
+	if (state_phase(state) != CL_MIGRATION_COPYING ||
+	    (cursor & ~CL_MIGRATION_COUNT_MASK) !=
+		    CL_MIGRATION_TAG(state >> 8, CL_MIGRATION_COPYING))
+		return 0;
+	move_chunks(capacity, &chunk);
+	handed = (cursor & CL_MIGRATION_COUNT_MASK) * chunk;
+	return handed < capacity ? handed : capacity;
+}
+
 /* Moves one chunk of the current table; the last one finishes. */
 static int copy_step(struct credlimit *cl, uint64_t target, uint64_t now_ns)
 {
@@ -501,10 +534,7 @@ static int copy_step(struct credlimit *cl, uint64_t target, uint64_t now_ns)
 	}
 
 	capacity = view->current->table.capacity;
-	chunk = capacity / CL_MOVE_CHUNKS;
-	if (chunk < CL_GROW_STEP_SLOTS)
-		chunk = CL_GROW_STEP_SLOTS;
-	chunks = (capacity + chunk - 1) / chunk;
+	chunks = move_chunks(capacity, &chunk);
 	bits = (uint64_t *)((char *)view->target->table.header +
 			    CL_TABLE_CHUNKS_OFF);
 

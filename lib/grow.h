@@ -41,6 +41,10 @@ int cl_grow_step(struct credlimit *cl, uint64_t now_ns);
 bool cl_grow_wanted(const struct credlimit *cl, const struct cl_table_map *t,
 		    unsigned events);
 
+/* Slots of the current table (of `capacity` slots) handed out to be
+ * moved by the running migration; 0 before it copies. */
+uint64_t cl_grow_progress(const struct credlimit *cl, uint64_t capacity);
+
 /* Eviction and compaction judgment of an entry (lib/decide.c). */
 enum cl_victim_class cl_classify_victim(void *context, uint64_t meta,
 					struct cl_state_word state,

@@ -13,6 +13,7 @@
 #include <urcu-bp.h>
 #include <urcu/system.h>
 
+#include "grow.h"
 #include "handle.h"
 #include "shm/entry.h"
 
@@ -83,8 +84,7 @@ int credlimit_stats(credlimit_t *cl, struct credlimit_stats *out)
 	if (s.migrating) {
 		s.migration_capacity =
 			CMM_LOAD_SHARED(cl->ctl->migration_target);
-		s.migration_progress =
-			CMM_LOAD_SHARED(cl->ctl->migration_cursor);
+		s.migration_progress = cl_grow_progress(cl, s.capacity);
 	}
 	s.migrations = CMM_LOAD_SHARED(cl->ctl->migrations_done);
 	s.entries_moved = CMM_LOAD_SHARED(cl->ctl->entries_moved);

@@ -1,6 +1,7 @@
 /*
  * cmd_check.c - limitctl check: validate a limiter and list its problems
  */
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,8 +79,47 @@ static void json_findings(struct json *out, const char *field,
 	json_array_end(out);
 }
 
+/*
+ * Prints the table generations of a migration under way, so the findings
+ * that follow read in context.  A migration moves entries from the
+ * current generation into the next one, and credlimit_check() covers the
+ * entries in both.
+ */
+static void print_tables(const struct credlimit_stats *st)
+{
+	if (!st->migrating)
+		return;
+	printf("a migration from table generation %" PRIu64 " (%" PRIu64
+	       " slots) to generation %" PRIu64 " (%" PRIu64 " slots) is "
+	       "under way; the check covers the entries in both\n",
+	       st->generation, st->capacity, st->generation + 1,
+	       st->migration_capacity);
+}
+
+/* Writes the generation and capacities of the tables checked, or nulls
+ * when st is NULL because the statistics could not be read. */
+static void json_tables(struct json *out, const struct credlimit_stats *st)
+{
+	if (st == NULL) {
+		json_field_null(out, "generation");
+		json_field_null(out, "capacity");
+		json_field_null(out, "migrating");
+		json_field_null(out, "migration_capacity");
+		return;
+	}
+	json_field_u64(out, "generation", st->generation);
+	json_field_u64(out, "capacity", st->capacity);
+	json_field_bool(out, "migrating", st->migrating);
+	if (st->migrating)
+		json_field_u64(out, "migration_capacity",
+			       st->migration_capacity);
+	else
+		json_field_null(out, "migration_capacity");
+}
+
 static void print_summary(const char *name, int problems,
-			  const struct finding_list *list, bool json)
+			  const struct finding_list *list,
+			  const struct credlimit_stats *st, bool json)
 {
 	if (json) {
 		struct json out;
@@ -91,6 +131,7 @@ static void print_summary(const char *name, int problems,
 		json_field_i64(&out, "problem_count", problems);
 		json_findings(&out, "problems", list, true);
 		json_findings(&out, "notes", list, false);
+		json_tables(&out, st);
 		json_object_end(&out);
 		return;
 	}
@@ -105,6 +146,8 @@ static void print_summary(const char *name, int problems,
 int cmd_check(int argc, char **argv, struct limitctl_globals *globals)
 {
 	struct finding_list list = { 0 };
+	struct credlimit_stats stats_read;
+	const struct credlimit_stats *stats = &stats_read;
 	const char *name;
 	credlimit_t *cl;
 	int problems;
@@ -118,7 +161,14 @@ int cmd_check(int argc, char **argv, struct limitctl_globals *globals)
 	if (status != EXIT_OK)
 		return status;
 
+	/* The check itself reports a segment too damaged for statistics.
+	 * NOTE: the tables are read just before the check, so a migration
+	 * that ends during the check is described as under way. */
+	if (credlimit_stats(cl, &stats_read) < 0)
+		stats = NULL;
 	list.json = globals->json;
+	if (!list.json && stats != NULL)
+		print_tables(stats);
 	problems = credlimit_check(cl, record_finding, &list);
 	credlimit_close(cl);
 
@@ -132,7 +182,7 @@ int cmd_check(int argc, char **argv, struct limitctl_globals *globals)
 			    list.count, name);
 		status = EXIT_FAILED;
 	} else {
-		print_summary(name, problems, &list, globals->json);
+		print_summary(name, problems, &list, stats, globals->json);
 		status = problems == 0 ? EXIT_OK : EXIT_PROBLEMS;
 	}
 

@@ -22,6 +22,17 @@ static void print_line(const char *label, const char *format, ...)
 	putchar('\n');
 }
 
+/*
+ * Returns the slots of the current table handed out to migration helpers.
+ * The library counts whole chunks, so the count may pass the capacity
+ * near the end of a migration; it is capped there.
+ */
+static uint64_t migration_slots_handed_out(const struct credlimit_stats *st)
+{
+	return st->migration_progress < st->capacity ? st->migration_progress
+						     : st->capacity;
+}
+
 static void print_text(const char *name, const struct credlimit_stats *st,
 		       double load_percent)
 {
@@ -40,6 +51,17 @@ static void print_text(const char *name, const struct credlimit_stats *st,
 		   st->capacity, st->max_capacity);
 	print_line("load:", "%.1f%%", load_percent);
 	print_line("generation:", "%" PRIu64, st->generation);
+	print_line("migrations:", "%" PRIu64 " finished", st->migrations);
+	print_line("entries moved:", "%" PRIu64, st->entries_moved);
+	print_line("entries dropped:", "%" PRIu64, st->entries_dropped);
+	if (st->migrating)
+		print_line("migration:",
+			   "to %" PRIu64 " slots, %" PRIu64 " of %" PRIu64
+			   " slots handed out",
+			   st->migration_capacity,
+			   migration_slots_handed_out(st), st->capacity);
+	else
+		print_line("migration:", "none");
 	print_line("probe limit:", "%" PRIu64 " slots", st->probe_limit);
 	print_line("segment bytes:", "%" PRIu64, st->segment_bytes);
 	print_line("full action:", "%s", full_action_name(st->full_action));
@@ -76,6 +98,19 @@ static void print_json(const char *name, const struct credlimit_stats *st,
 	json_field_u64(&out, "max_capacity", st->max_capacity);
 	json_field_double(&out, "load_percent", load_percent);
 	json_field_u64(&out, "generation", st->generation);
+	json_field_u64(&out, "migrations", st->migrations);
+	json_field_u64(&out, "entries_moved", st->entries_moved);
+	json_field_u64(&out, "entries_dropped", st->entries_dropped);
+	json_field_bool(&out, "migrating", st->migrating);
+	if (st->migrating) {
+		json_field_u64(&out, "migration_capacity",
+			       st->migration_capacity);
+		json_field_u64(&out, "migration_progress",
+			       migration_slots_handed_out(st));
+	} else {
+		json_field_null(&out, "migration_capacity");
+		json_field_null(&out, "migration_progress");
+	}
 	json_field_u64(&out, "probe_limit", st->probe_limit);
 	json_field_u64(&out, "segment_bytes", st->segment_bytes);
 	json_field_string(&out, "full_action",

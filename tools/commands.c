@@ -12,11 +12,11 @@ static const char create_help[] =
 	"  --capacity N          slots of the table, 1 to 4294967296,\n"
 	"                        rounded up to a power of two, at least 8\n"
 	"                        (default 4096)\n"
-	"  --max-capacity N      max slots recorded for table growth,\n"
+	"  --max-capacity N      max slots the table may grow to,\n"
 	"                        --capacity to 4294967296 (default: equal\n"
-	"                        to --capacity); this version keeps the\n"
-	"                        initial capacity, because table growth is\n"
-	"                        not implemented yet\n"
+	"                        to --capacity, so it never grows); the\n"
+	"                        table doubles into a new generation when\n"
+	"                        it is half full\n"
 	"  --max-requests R      requests per window, 1 to 4294967295\n"
 	"                        (default 60)\n"
 	"  --window DURATION     window length, 1ms to 366d, with unit ms,\n"
@@ -98,13 +98,28 @@ static const char policy_help[] =
 	"policy name none is reserved: 'set --policy none' removes an\n"
 	"assignment.\n";
 
+static const char grow_help[] =
+	"Options:\n"
+	"  --capacity N   grow to at least N slots, 1 to 4294967296,\n"
+	"                 rounded up to a power of two (default: twice\n"
+	"                 the current capacity)\n"
+	"Moves the entries into a new table generation while other\n"
+	"processes keep deciding, and returns when the new table is\n"
+	"current.  A table that has N slots already is left as it is\n"
+	"(exit status 0).  Exits with status 2 when the new capacity\n"
+	"would exceed the max capacity given at create.\n";
+
 static const char stats_help[] =
 	"Counters are sums of per-thread stripes read one by one, so they\n"
-	"are exact only while no decision runs.\n";
+	"are exact only while no decision runs.  \"migration\" shows a\n"
+	"table growth under way: its target capacity and how many slots of\n"
+	"the current table processes have taken to move.\n";
 
 static const char check_help[] =
 	"Checks the control segment, the table header and the invariants\n"
-	"of every entry.  Exits with status 4 when it finds a problem.\n";
+	"of every entry.  During a table growth it checks the entries\n"
+	"in both table generations.  Exits with status 4 when it finds a\n"
+	"problem.\n";
 
 static const char destroy_help[] =
 	"Processes that have the limiter open keep using it until they\n"
@@ -160,6 +175,10 @@ const struct limitctl_command limitctl_commands[] = {
 	  "list NAME | set NAME POLICY [OPTIONS]",
 	  "List the policies of limiter NAME, or define or change one.",
 	  policy_help },
+	{ "grow", cmd_grow,
+	  "NAME [--capacity N]",
+	  "Grow the table of limiter NAME now, up to its max capacity.",
+	  grow_help },
 	{ "stats", cmd_stats,
 	  "NAME",
 	  "Print the counters and sizes of limiter NAME.",

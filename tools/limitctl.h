@@ -182,6 +182,7 @@ int cmd_acquire(int argc, char **argv, struct limitctl_globals *globals);
 int cmd_reset(int argc, char **argv, struct limitctl_globals *globals);
 int cmd_set(int argc, char **argv, struct limitctl_globals *globals);
 int cmd_policy(int argc, char **argv, struct limitctl_globals *globals);
+int cmd_grow(int argc, char **argv, struct limitctl_globals *globals);
 int cmd_stats(int argc, char **argv, struct limitctl_globals *globals);
 int cmd_check(int argc, char **argv, struct limitctl_globals *globals);
 int cmd_destroy(int argc, char **argv, struct limitctl_globals *globals);

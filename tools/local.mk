@@ -20,6 +20,7 @@ tools_limitctl_SOURCES = \
 	tools/cmd_reset.c \
 	tools/cmd_set.c \
 	tools/cmd_policy.c \
+	tools/cmd_grow.c \
 	tools/cmd_stats.c \
 	tools/cmd_check.c \
 	tools/cmd_destroy.c \
@@ -47,7 +48,9 @@ limitctl_tests = \
 	tests/limitctl/replay.sh \
 	tests/limitctl/replay-errors.sh \
 	tests/limitctl/manpage.sh \
-	tests/limitctl/prefork-options.sh
+	tests/limitctl/prefork-options.sh \
+	tests/limitctl/grow.sh \
+	tests/limitctl/grow-migration.sh
 TESTS += $(limitctl_tests)
 EXTRA_DIST += \
 	$(limitctl_tests) \

@@ -103,7 +103,14 @@ expect_json 'd["policies"]' 2 "stats --json"
 expect_json 'd["windows"]' 2 "stats --json"
 expect_json 'd["mode"]' '"0640"' "stats --json"
 expect_json 'd["owner_uid"]' "$(id -u)" "stats --json"
-expect_json 'sorted(d)' '["allowed", "capacity", "credits_spent", "denied", "entries", "evictions", "full_action", "full_events", "generation", "inserts", "limiter", "load_percent", "max_capacity", "mode", "owner", "owner_uid", "policies", "probe_limit", "recoveries", "segment_bytes", "windows"]' \
+expect_json 'd["generation"]' 1 "stats --json"
+expect_json 'd["migrations"]' 0 "stats --json"
+expect_json 'd["entries_moved"]' 0 "stats --json"
+expect_json 'd["entries_dropped"]' 0 "stats --json"
+expect_json 'd["migrating"]' false "stats --json"
+expect_json 'd["migration_capacity"]' null "stats --json"
+expect_json 'd["migration_progress"]' null "stats --json"
+expect_json 'sorted(d)' '["allowed", "capacity", "credits_spent", "denied", "entries", "entries_dropped", "entries_moved", "evictions", "full_action", "full_events", "generation", "inserts", "limiter", "load_percent", "max_capacity", "migrating", "migration_capacity", "migration_progress", "migrations", "mode", "owner", "owner_uid", "policies", "probe_limit", "recoveries", "segment_bytes", "windows"]' \
 	"stats --json"
 
 expect_run 0 "check --json" check "$NAME" --json
@@ -111,6 +118,34 @@ expect_valid_json "check --json"
 expect_json 'd["valid"]' true "check --json"
 expect_json 'd["problem_count"]' 0 "check --json"
 expect_json 'd["problems"]' '[]' "check --json"
+expect_json 'd["generation"]' 1 "check --json"
+expect_json 'd["capacity"]' 128 "check --json"
+expect_json 'd["migrating"]' false "check --json"
+expect_json 'd["migration_capacity"]' null "check --json"
+
+expect_run 0 "grow --json" grow "$NAME" --capacity 200 --json
+expect_valid_json "grow --json"
+expect_json 'd["grown"]' true "grow --json"
+expect_json 'd["requested_capacity"]' 200 "grow --json"
+expect_json 'd["old_capacity"]' 128 "grow --json"
+expect_json 'd["new_capacity"]' 256 "grow --json"
+expect_json 'd["old_generation"]' 1 "grow --json"
+expect_json 'd["new_generation"]' 2 "grow --json"
+expect_json 'd["max_capacity"]' 1024 "grow --json"
+expect_run 0 "grow --json, doubling" grow "$NAME" --json
+expect_json 'd["requested_capacity"]' null "grow --json, doubling"
+expect_json 'd["new_capacity"]' 512 "grow --json, doubling"
+expect_run 0 "grow --json, large enough" grow "$NAME" --capacity 300 --json
+expect_json 'd["grown"]' false "grow --json, large enough"
+expect_json 'd["new_capacity"]' 512 "grow --json, large enough"
+expect_json 'd["old_generation"] == d["new_generation"]' true \
+	"grow --json, large enough"
+expect_run 0 "stats --json after grow" stats "$NAME" --json
+expect_json 'd["generation"]' 3 "stats --json after grow"
+expect_json 'd["migrations"]' 2 "stats --json after grow"
+expect_json 'd["entries"]' 3 "stats --json after grow"
+expect_json 'd["entries_dropped"]' 0 "stats --json after grow"
+expect_json 'd["entries_moved"] >= 3' true "stats --json after grow"
 
 expect_run 0 "reset --json of a binary key" reset "$NAME" 00ff5c41220a --hex \
 	--json

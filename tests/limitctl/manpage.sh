@@ -36,7 +36,7 @@ for section in NAME SYNOPSIS DESCRIPTION OPTIONS COMMANDS KEYS \
 	expect_out ".SH $section" "section $section"
 done
 for command in create list show acquire reset set "policy list" \
-	"policy set" stats check destroy replay; do
+	"policy set" grow stats check destroy replay; do
 	expect_out ".SS \"$command " "command $command"
 done
 for exit_status in 0 1 2 3 4 5; do
@@ -63,7 +63,10 @@ expect_out "do not end in
 .B .g
 and digits" "create: limiter names may not end in .g and digits"
 expect_out "1 to 4294967296" "create: capacity range"
-expect_out "This version keeps the initial capacity" "create: no table growth"
+expect_out "Maximum slots the table may grow to" "create: max capacity"
+expect_out "When the table is half full, it doubles into a new generation" \
+	"create: growth doubles the table"
+expect_no_out "not implemented" "create: growth is not said to be missing"
 out=$(subsection set)
 expect_out "reserves the policy name
 .B none" "set: the policy name none is reserved"
@@ -72,6 +75,17 @@ expect_out "after two of its windows" "set: full-table advice"
 out=$(subsection "policy set")
 expect_out "reserves the name
 .B none" "policy set: the policy name none is reserved"
+out=$(subsection grow)
+expect_out "1 to 4294967296, rounded up to a power of two" "grow: capacity range"
+expect_out "exit status 0" "grow: a table large enough already"
+expect_out "exit status 2" "grow: above the max capacity"
+out=$(subsection stats)
+for label in migrations "entries moved" "entries dropped" migration; do
+	expect_out ".B $label
+" "stats: $label"
+done
+out=$(subsection check)
+expect_out "both table generations" "check: during a migration"
 out=$(subsection replay)
 expect_out "1 to 4294967296" "replay: capacity range"
 out=$(subsection destroy)
@@ -80,12 +94,14 @@ out=$(cat "$PAGE")
 expect_out "such as
 .BR 0123456789abcdef...#1f2e3d4c ," "KEYS: long keys show part of their digest"
 expect_out "limitctl: detail:" "EXIT STATUS: detail lines of a failed open"
-expect_no_out "grows" "the page promises no table growth"
+expect_no_out "not implemented" "the page no longer says growth is missing"
+expect_out "removes the old
+one when the migration ends" "FILES: old generations are removed"
 
 # Every long option that a --help text shows is in the page, written
 # with escaped dashes as roff needs.
-for command in "" create list show acquire reset set policy stats check \
-	destroy replay; do
+for command in "" create list show acquire reset set policy grow stats \
+	check destroy replay; do
 	# shellcheck disable=SC2086 # no command means the global --help
 	help=$("$LIMITCTL" $command --help)
 	for option in $(printf '%s\n' "$help" | grep -o -e '--[a-z][a-z-]*' | sort -u); do

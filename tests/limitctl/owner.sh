@@ -13,7 +13,7 @@ if [ "$me_uid" -eq 65534 ]; then
 	exit 77
 fi
 
-expect_run 0 "create" create "$NAME" --mode 0666
+expect_run 0 "create" create "$NAME" --mode 0666 --max-capacity 8192
 expect_run 0 "--owner naming the owner" --owner "$me_uid" list "$NAME"
 expect_run 1 "--owner naming another user" --owner 65534 list "$NAME"
 expect_err "limiter \"$NAME\" belongs to $me (uid $me_uid), not to " \
@@ -51,6 +51,17 @@ expect_err "limiter \"$NAME\" belongs to root (uid 0), not to nobody (uid 65534)
 	"nobody opening root's limiter"
 as_nobody --owner root acquire "$NAME" k
 expect_status 0 "nobody with --owner root"
+# The mode lets nobody write the table, but not create a table segment
+# that belongs to root, as growth needs.
+as_nobody --owner root grow "$NAME"
+expect_status 1 "nobody growing root's limiter"
+expect_err "cannot grow limiter \"$NAME\": its new table segment must belong to the limiter's owner, root (uid 0), and only that user or root may create it" \
+	"nobody growing root's limiter"
+expect_equal "$(ls /dev/shm | grep -c -F "credlimit.$NAME.g")" 1 \
+	"nobody growing root's limiter left one table segment"
+expect_run 0 "stats after a failed grow" stats "$NAME"
+expect_out "generation:        1" "stats after a failed grow"
+expect_out "migration:         none" "stats after a failed grow"
 as_nobody destroy "$NAME"
 expect_status 1 "nobody destroying root's limiter"
 if [ -k /dev/shm ]; then
@@ -66,7 +77,7 @@ fi
 
 # Root opens a limiter of any owner unless --owner names one.
 OTHER=$PREFIX-nobody
-as_nobody create "$OTHER" --max-requests 3 --window 366d
+as_nobody create "$OTHER" --max-requests 3 --window 366d --max-capacity 8192
 expect_status 0 "nobody creating a limiter"
 as_nobody acquire "$OTHER" k
 expect_status 0 "nobody using its limiter"
@@ -79,6 +90,14 @@ expect_run 1 "root with --owner root" --owner root list "$OTHER"
 expect_err "limiter \"$OTHER\" belongs to nobody (uid 65534), not to root (uid 0); pass --owner nobody" \
 	"root with --owner root"
 expect_run 0 "root with --owner nobody" --owner nobody show "$OTHER" k
+# Root grows another user's limiter, and the new table belongs to that
+# user, as the old one did.
+expect_run 0 "root growing nobody's limiter" grow "$OTHER" --capacity 8192
+expect_out "(generation 1 -> 2)" "root growing nobody's limiter"
+expect_equal "$(stat -c %U "/dev/shm/credlimit.$OTHER.g2" 2>&1)" nobody \
+	"owner of the table root grew"
+as_nobody acquire "$OTHER" k
+expect_status 0 "nobody using its grown limiter"
 
 expect_run 0 "destroy of nobody's limiter by root" destroy "$OTHER"
 expect_run 0 "destroy" destroy "$NAME"

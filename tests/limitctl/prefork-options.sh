@@ -56,7 +56,10 @@ run_httpd --help
 expect_status 0 "prefork-httpd --help"
 expect_out "nor ending in \".g\" and" "prefork-httpd --help: name rule"
 expect_out "1 to 4294967296" "prefork-httpd --help: capacity range"
-expect_out "does not implement yet" "prefork-httpd --help: no table growth"
-expect_no_out "may grow to" "prefork-httpd --help: no table growth"
+expect_out "max slots the table may grow to, doubling" \
+	"prefork-httpd --help: max capacity"
+expect_out "into a new generation when half full" \
+	"prefork-httpd --help: max capacity"
+expect_no_out "implement" "prefork-httpd --help: growth is not said to be missing"
 
 finish

@@ -78,6 +78,14 @@ expect_err "$denied" "set needs write access"
 as_reader policy set "$NAME" gold --max-requests 1 --window 1s
 expect_status 1 "policy set needs write access"
 expect_err "$denied" "policy set needs write access"
+as_reader grow "$NAME"
+expect_status 1 "grow needs write access"
+expect_err "$denied" "grow needs write access"
+if [ -e "/dev/shm/credlimit.$NAME.g2" ]; then
+	fail "a rejected grow made /dev/shm/credlimit.$NAME.g2"
+else
+	pass "a rejected grow made no table segment"
+fi
 
 expect_equal "$(stored_entry)" "$before" "rejected changes changed no entry"
 

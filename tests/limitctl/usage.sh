@@ -216,12 +216,35 @@ expect_run 2 "replay capacity above 2^32" replay --max-requests 1 \
 expect_err 'invalid --capacity "4294967297": expected a whole number of slots from 1 to 4294967296 (2^32)' \
 	"replay capacity above 2^32"
 
-# The table does not grow in this version, and the help of create states
-# that without promising growth.
+# The help of create states what the max capacity means now that the
+# table grows, and no longer that growth is missing.
 expect_run 0 "create --help" create --help
-expect_out "this version keeps the" "create --help on growth"
-expect_out "not implemented yet" "create --help on growth"
-expect_no_out "may grow to" "create --help on growth"
+expect_out "max slots the table may grow to" "create --help on growth"
+expect_out "doubles into a new generation when
+                        it is half full" "create --help on growth"
+expect_no_out "not implemented" "create --help on growth"
+
+expect_run 0 "grow --help" grow --help
+expect_out "Usage: limitctl grow NAME [--capacity N]" "grow --help"
+expect_out "rounded up to a power of two" "grow --help"
+expect_out "Exits with status 2 when the new capacity" "grow --help"
+expect_run 0 "--help lists grow" --help
+expect_out "  grow      Grow the table of limiter NAME now" "--help lists grow"
+expect_run 2 "grow without NAME" grow
+expect_err "missing argument NAME" "grow without NAME"
+expect_run 2 "grow with two names" grow "$NAME" other
+expect_err 'unexpected argument "other"' "grow with two names"
+expect_run 2 "grow --capacity 0" grow "$NAME" --capacity 0
+expect_err 'invalid --capacity "0": expected a whole number of slots from 1 to 4294967296 (2^32)' \
+	"grow --capacity 0"
+expect_run 2 "grow --capacity above 2^32" grow "$NAME" --capacity 4294967297
+expect_err 'invalid --capacity "4294967297"' "grow --capacity above 2^32"
+expect_run 2 "grow --capacity without a value" grow "$NAME" --capacity
+expect_err "option --capacity needs a value" "grow --capacity without a value"
+expect_run 2 "grow with an unknown option" grow "$NAME" --max-capacity 8
+expect_err "unknown option --max-capacity" "grow with an unknown option"
+expect_run 2 "grow of an invalid name" grow x.g1
+expect_err "x.g1" "grow of an invalid name"
 expect_run 0 "set --help" set --help
 expect_out "no policy may be named none" "set --help on the name none"
 
