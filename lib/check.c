@@ -317,7 +317,8 @@ static void check_not_in_source(struct checker *c, uint64_t index,
 	struct cl_slot slot;
 	struct cl_key k;
 
-	cl_key_from_entry(&k, c->cl->secret, meta, key);
+	if (!cl_key_from_entry(&k, c->cl->secret, meta, key))
+		return; /* check_key() reports it */
 	if (cl_table_find((struct cl_table_map *)c->other, &k, false, &slot) ==
 	    0)
 		finding(c, CREDLIMIT_LOG_ERROR,

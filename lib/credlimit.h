@@ -257,7 +257,9 @@ struct credlimit_stats {
 	uint64_t entries_dropped;
 	bool migrating;              /* a migration is under way */
 	uint64_t migration_capacity; /* slots of its target table */
-	uint64_t migration_progress; /* slots of the current table done */
+	/* Slots of the current table handed out to be moved (some may be
+	 * in progress); 0 while the new table is prepared. */
+	uint64_t migration_progress;
 	uint64_t probe_limit;   /* slots a lookup examines at most */
 	uint64_t segment_bytes; /* control segment plus current table */
 	int full_action;        /* enum credlimit_full_action */

@@ -404,16 +404,18 @@ struct batch {
 	bool busy; /* a live process kept a slot past the timeout */
 };
 
-/* Settles slots [start, end) of `from`. */
+/* Settles slots [start, end) of `from`; compacts unless now_ns is
+ * CREDLIMIT_NOW. */
 static void move_range(struct credlimit *cl, struct cl_table_map *from,
 		       struct cl_table_map *to, uint64_t start, uint64_t end,
 		       uint64_t now_ns, struct batch *b)
 {
+	bool compact = now_ns != CREDLIMIT_NOW;
 	struct cl_migrate_ops ops = {
-		.drop = drop_fresh,
+		.drop = compact ? drop_fresh : NULL,
 		.victims = { .classify = cl_classify_victim, .context = cl },
 		.secret = cl->secret,
-		.now_ns = now_ns,
+		.now_ns = compact ? now_ns : cl_monotonic_ns(),
 		.pid = cl_self_pid(),
 	};
 
@@ -476,14 +478,18 @@ static int finish_migration(struct credlimit *cl, uint64_t target)
 		CMM_STORE_SHARED(cl->ctl->generation, target);
 		cl_migration_point("published");
 	}
+
+	/* Remove the old table before clearing the migration, so a process
+	 * killed in between leaves the cleanup to the next step.  Processes
+	 * that mapped it keep their mapping until they switch. */
+	cl_shm_name(name, cl->name, target - 1);
+	shm_unlink(name);
+	cl_migration_point("unlinked");
+
 	CMM_STORE_SHARED(cl->ctl->migration_state, 0);
 	uatomic_inc(&cl->ctl->migrations_done);
 	migration_unlock(cl);
 	cl_migration_point("cleared");
-
-	/* Processes that mapped it keep their mapping until they switch. */
-	cl_shm_name(name, cl->name, target - 1);
-	shm_unlink(name);
 	cl_log(cl, CREDLIMIT_LOG_INFO,
 	       "limiter %s: table generation %" PRIu64 " is current", cl->name,
 	       target);
@@ -612,7 +618,10 @@ static void sleep_briefly(void)
 static int grow_finish(struct credlimit *cl)
 {
 	while (CMM_LOAD_SHARED(cl->ctl->migration_state) != 0) {
-		int err = cl_grow_step(cl, cl_monotonic_ns());
+		/* Entries are copied whatever their age: callers that
+		 * decide with their own times are the only judges of when
+		 * an entry is indistinguishable from a new customer. */
+		int err = cl_grow_step(cl, CREDLIMIT_NOW);
 
 		if (err < 0 && err != -EBUSY)
 			return err;

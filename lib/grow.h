@@ -28,10 +28,12 @@ int cl_grow_start(struct credlimit *cl, uint64_t capacity);
 
 /*
  * Does one piece of the running migration's work: reserves a slice of the
- * target's memory, or moves a chunk of slots (judging entries at now_ns),
- * and moves it to its next phase when that piece was the last.  Also
- * finishes the creation of a target whose creator died.  Returns 1 when
- * this call finished the migration, 0 otherwise, or a negative error.
+ * target's memory, or moves a chunk of slots, dropping entries that are
+ * indistinguishable from new customers at now_ns (none when now_ns is
+ * CREDLIMIT_NOW), and moves it to its next phase when that piece was the
+ * last.  Also finishes the creation of a target whose creator died.
+ * Returns 1 when this call finished the migration, 0 otherwise, or a
+ * negative error.
  */
 int cl_grow_step(struct credlimit *cl, uint64_t now_ns);
 

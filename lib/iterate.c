@@ -8,6 +8,7 @@
  * key, so a snapshot never pairs one key with another key's counts.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <urcu-bp.h>
@@ -107,20 +108,12 @@ static int enter_view(struct credlimit *cl, struct cl_view **view)
 	}
 }
 
-int credlimit_lookup(credlimit_t *cl, const void *key, size_t key_len,
-		     uint64_t now_ns, struct credlimit_entry *entry)
+/* Describes the entry of key k at now_ns; the body of credlimit_lookup(). */
+static int lookup_key(struct credlimit *cl, const struct cl_key *k,
+		      uint64_t now_ns, struct credlimit_entry *entry)
 {
-	struct cl_key k;
-	int err;
+	int err = 0;
 
-	if (cl == NULL || entry == NULL)
-		return -EINVAL;
-	err = cl_key_validate(key, key_len);
-	if (err < 0)
-		return err;
-
-	cl_key_prepare(&k, cl->secret, key, key_len);
-	now_ns = cl_resolve_now(now_ns);
 	for (int tries = 0; tries < 1000; tries++) {
 		struct cl_state_word state;
 		uint64_t meta, last_seen;
@@ -131,11 +124,11 @@ int credlimit_lookup(credlimit_t *cl, const void *key, size_t key_len,
 		err = enter_view(cl, &view);
 		if (err < 0)
 			return err;
-		err = cl_locate(cl, view, &k, CL_LOCATE_READ, 0, 0, &loc);
+		err = cl_locate(cl, view, k, CL_LOCATE_READ, 0, 0, &loc);
 		if (err == 0) {
 			/* Read the found slot again as one snapshot, with
 			 * its last_seen; retry if it changed hands. */
-			if (snapshot_of_key(loc.table, loc.slot.index, &k,
+			if (snapshot_of_key(loc.table, loc.slot.index, k,
 					    &meta, &state, stored, &last_seen))
 				err = entry_describe(cl, meta, state, stored,
 						     last_seen, now_ns, entry);
@@ -156,6 +149,28 @@ int credlimit_lookup(credlimit_t *cl, const void *key, size_t key_len,
 	return -EBUSY;
 }
 
+int credlimit_lookup(credlimit_t *cl, const void *key, size_t key_len,
+		     uint64_t now_ns, struct credlimit_entry *entry)
+{
+	struct cl_key k;
+	int err;
+
+	if (cl == NULL || entry == NULL)
+		return -EINVAL;
+	err = cl_key_validate(key, key_len);
+	if (err < 0)
+		return err;
+
+	cl_key_prepare(&k, cl->secret, key, key_len);
+	return lookup_key(cl, &k, cl_resolve_now(now_ns), entry);
+}
+
+/* A key whose entry moved beyond the tables a walk reads. */
+struct deferred_key {
+	uint64_t meta;
+	uint64_t key[4];
+};
+
 /* State of one credlimit_foreach() call. */
 struct walk {
 	struct credlimit *cl;
@@ -166,6 +181,8 @@ struct walk {
 	struct cl_table_map *target; /* NULL while no migration is known */
 	struct cl_table_map private_target;
 	bool mapped_target;          /* private_target is mapped */
+	struct deferred_key *deferred;
+	size_t deferred_count, deferred_room;
 };
 
 static int visit(struct walk *w, uint64_t meta, struct cl_state_word state,
@@ -182,8 +199,33 @@ static int visit(struct walk *w, uint64_t meta, struct cl_state_word state,
 }
 
 /*
+ * Puts a key aside, to be looked up after the walk: its entry was frozen
+ * or moved into a table the walk does not read, because migrations ended
+ * while it ran.
+ */
+static int defer(struct walk *w, uint64_t meta, const uint64_t key[4])
+{
+	struct deferred_key *d;
+
+	if (w->deferred_count == w->deferred_room) {
+		size_t room = w->deferred_room ? w->deferred_room * 2 : 64;
+
+		d = realloc(w->deferred, room * sizeof(*d));
+		if (d == NULL)
+			return -ENOMEM;
+		w->deferred = d;
+		w->deferred_room = room;
+	}
+	d = &w->deferred[w->deferred_count++];
+	d->meta = meta;
+	memcpy(d->key, key, sizeof(d->key));
+	return 0;
+}
+
+/*
  * Finds the target of a migration that started after the view was taken,
- * mapping it for this walk only.  Returns false when there is none.
+ * mapping it for this walk only.  Returns false when there is none, or it
+ * is gone already (a later migration ended).
  */
 static bool find_target(struct walk *w)
 {
@@ -196,8 +238,8 @@ static bool find_target(struct walk *w)
 	/* Once it finished, the old target is the current generation. */
 	if (target == 0 && generation > w->current->generation)
 		target = w->current->generation + 1;
-	if (target == 0 || cl_view_map_generation(w->cl, target,
-						  &w->private_target) < 0)
+	if (target != w->current->generation + 1 ||
+	    cl_view_map_generation(w->cl, target, &w->private_target) < 0)
 		return false;
 	w->mapped_target = true;
 	w->target = &w->private_target;
@@ -206,8 +248,9 @@ static bool find_target(struct walk *w)
 
 /*
  * Visits a READY slot of the current table.  A frozen or moved entry is
- * shown as the target holds it, if the target has it: a moved entry the
- * target lacks was dropped as indistinguishable from a new customer.
+ * shown as the target holds it; a moved entry the target lacks was
+ * dropped as indistinguishable from a new customer.  One whose copy is
+ * itself frozen, or whose target is gone, is looked up after the walk.
  */
 static int visit_current(struct walk *w, uint64_t meta,
 			 struct cl_state_word state, const uint64_t key[4],
@@ -218,43 +261,51 @@ static int visit_current(struct walk *w, uint64_t meta,
 	uint64_t copy_meta, copy_key[4], copy_seen;
 	struct cl_slot slot;
 	struct cl_key k;
+	int err;
 
 	if (flags == CL_STATE_LIVE)
 		return visit(w, meta, state, key, last_seen);
-	if (flags == CL_STATE_EVICTING || !find_target(w)) {
-		/* Without a target a frozen value is the latest one. */
-		if (flags == CL_STATE_FROZEN)
-			return visit(w, meta, state, key, last_seen);
+	if (flags == CL_STATE_EVICTING)
 		return 0;
-	}
+	if (!cl_key_from_entry(&k, w->cl->secret, meta, key))
+		return -EBADMSG;
+	if (!find_target(w))
+		return defer(w, meta, key);
 
-	cl_key_from_entry(&k, w->cl->secret, meta, key);
-	if (cl_table_find(w->target, &k, false, &slot) == 0 &&
-	    snapshot_of_key(w->target, slot.index, &k, &copy_meta,
-			    &copy_state, copy_key, &copy_seen))
+	err = cl_table_find(w->target, &k, false, &slot);
+	if (err == CL_EFROZEN)
+		return defer(w, meta, key);
+	if (err == 0 && snapshot_of_key(w->target, slot.index, &k, &copy_meta,
+					&copy_state, copy_key, &copy_seen))
 		return visit(w, copy_meta, copy_state, copy_key, copy_seen);
+	if (err == 0)
+		return defer(w, meta, key);
 	if (flags == CL_STATE_FROZEN)
 		return visit(w, meta, state, key, last_seen);
 	return 0;
 }
 
-/* Visits a live entry of the target unless the current table has its
- * key, in which case visit_current() showed it already. */
+/* Visits an entry of the target unless the current table has its key, in
+ * which case visit_current() took care of it. */
 static int visit_target(struct walk *w, uint64_t meta,
 			struct cl_state_word state, const uint64_t key[4],
 			uint64_t last_seen)
 {
+	unsigned flags = cl_state_flags(state.hi);
 	struct cl_slot slot;
 	struct cl_key k;
 	int err;
 
-	if (cl_state_flags(state.hi) != CL_STATE_LIVE)
+	if (flags == CL_STATE_EVICTING)
 		return 0;
 
-	cl_key_from_entry(&k, w->cl->secret, meta, key);
+	if (!cl_key_from_entry(&k, w->cl->secret, meta, key))
+		return -EBADMSG;
 	err = cl_table_find(w->current, &k, false, &slot);
 	if (err == 0 || err == CL_EFROZEN)
 		return 0;
+	if (flags != CL_STATE_LIVE)
+		return defer(w, meta, key); /* moving on to a later table */
 	return visit(w, meta, state, key, last_seen);
 }
 
@@ -272,6 +323,29 @@ static int walk_table(struct walk *w, struct cl_table_map *t,
 		if (!cl_table_snapshot(t, i, &meta, &state, key, &last_seen))
 			continue;
 		err = fn(w, meta, state, key, last_seen);
+		if (err != 0)
+			return err;
+	}
+	return 0;
+}
+
+/* Looks up the keys put aside, in the generations current now. */
+static int visit_deferred(struct walk *w)
+{
+	for (size_t i = 0; i < w->deferred_count; i++) {
+		struct credlimit_entry entry;
+		struct cl_key k;
+		int err;
+
+		if (!cl_key_from_entry(&k, w->cl->secret, w->deferred[i].meta,
+				       w->deferred[i].key))
+			return -EBADMSG;
+		err = lookup_key(w->cl, &k, w->now_ns, &entry);
+		if (err == -ENOENT)
+			continue; /* dropped as indistinguishable from new */
+		if (err < 0)
+			return err;
+		err = w->fn(w->context, &entry);
 		if (err != 0)
 			return err;
 	}
@@ -297,7 +371,8 @@ int credlimit_foreach(credlimit_t *cl, uint64_t now_ns, credlimit_entry_fn fn,
 
 	/* Every key is in the current table (live, frozen or moved) or
 	 * only in the target: the first pass shows the former, the second
-	 * the latter, so each key is shown once. */
+	 * the latter, so each key is shown once.  Keys that migrations
+	 * ending meanwhile took beyond these two tables are shown last. */
 	err = walk_table(&w, w.current, visit_current);
 	if (err == 0 && (w.target != NULL || find_target(&w)))
 		err = walk_table(&w, w.target, visit_target);
@@ -305,5 +380,8 @@ int credlimit_foreach(credlimit_t *cl, uint64_t now_ns, credlimit_entry_fn fn,
 
 	if (w.mapped_target)
 		cl_segment_unmap(&w.private_target.mapping);
+	if (err == 0)
+		err = visit_deferred(&w);
+	free(w.deferred);
 	return err;
 }

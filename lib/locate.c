@@ -32,12 +32,16 @@
 #include "locate.h"
 #include "shm/migrate.h"
 
-static bool migration_copying(void *context)
+/* Evictions stop in a table that a migration will replace: its keys
+ * would be moved anyway, and an evicted customer restarts afresh. */
+static int migration_forward(void *context)
 {
 	const struct credlimit *cl = context;
+	uint64_t state = CMM_LOAD_SHARED(cl->ctl->migration_state);
 
-	return cl_copying_target(CMM_LOAD_SHARED(cl->ctl->migration_state)) !=
-	       0;
+	if (state == 0)
+		return 0;
+	return cl_copying_target(state) != 0 ? CL_ESEALED : -ENOSPC;
 }
 
 int cl_locate_move(struct credlimit *cl, struct cl_view *view,
@@ -70,7 +74,7 @@ static int locate_in(struct credlimit *cl, struct cl_table_map *t,
 {
 	struct cl_victim_ops ops = {
 		.classify = cl_classify_victim,
-		.forward = forward ? migration_copying : NULL,
+		.forward = forward ? migration_forward : NULL,
 		.context = cl,
 	};
 
@@ -92,8 +96,7 @@ int cl_locate(struct credlimit *cl, struct cl_view *view, const struct cl_key *k
 	struct cl_located frozen;
 	int err;
 
-	err = locate_in(cl, current, k, mode, now_ns, policy, target != NULL,
-			out);
+	err = locate_in(cl, current, k, mode, now_ns, policy, true, out);
 	if (err != CL_EFROZEN && err != CL_ESEALED &&
 	    !(err == -ENOENT && target != NULL))
 		return err;
@@ -122,8 +125,8 @@ int cl_locate(struct credlimit *cl, struct cl_view *view, const struct cl_key *k
 	/* A new key goes to the target only while it is less than half
 	 * used: the copies of the current table's entries need the rest,
 	 * and a copy that finds no room loses the entry's counts.  Past
-	 * that, new keys get the full-table action until the migration ends
-	 * (it is then the current table, and grows again). */
+	 * that, a new key waits for room, helping the migration; once it
+	 * ends, the target is the current table and grows in turn. */
 	if (mode == CL_LOCATE_INSERT &&
 	    CMM_LOAD_SHARED(target->header->used_slots) * 2 >= target->capacity) {
 		err = locate_in(cl, target, k, CL_LOCATE_WRITE, now_ns, policy,

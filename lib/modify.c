@@ -160,22 +160,33 @@ int64_t credlimit_reset_all(credlimit_t *cl)
 	if (cl->rdonly)
 		return -EROFS;
 
+	/* A migration that moves entries beyond the view's tables while
+	 * the walk runs could carry counts past it: walk again until the
+	 * tables stay the same from start to end (a reset is idempotent). */
 	for (;;) {
+		uint64_t generation, migration;
+
 		rcu_read_lock();
 		view = cl_view_enter(cl);
-		if (view != NULL)
-			break;
-		rcu_read_unlock();
-		err = cl_view_refresh(cl);
-		if (err < 0)
-			return err;
-	}
+		if (view == NULL) {
+			rcu_read_unlock();
+			err = cl_view_refresh(cl);
+			if (err < 0)
+				return err;
+			continue;
+		}
+		generation = CMM_LOAD_SHARED(cl->ctl->generation);
+		migration = CMM_LOAD_SHARED(cl->ctl->migration_state);
 
-	count = reset_table(cl, view, &view->current->table);
-	if (view->target != NULL)
-		count += reset_table(cl, view, &view->target->table);
-	rcu_read_unlock();
-	return count;
+		count = reset_table(cl, view, &view->current->table);
+		if (view->target != NULL)
+			count += reset_table(cl, view, &view->target->table);
+		rcu_read_unlock();
+
+		if (generation == CMM_LOAD_SHARED(cl->ctl->generation) &&
+		    migration == CMM_LOAD_SHARED(cl->ctl->migration_state))
+			return count;
+	}
 }
 
 struct credits_change {

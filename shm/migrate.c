@@ -65,7 +65,11 @@ static int copy_frozen(struct cl_entry *e, struct cl_state_word state,
 	 * frozen entry is never evicted. */
 	for (int i = 0; i < 4; i++)
 		key[i] = CMM_LOAD_SHARED(e->key[i]);
-	cl_key_from_entry(&k, ops->secret, meta, key);
+	if (!cl_key_from_entry(&k, ops->secret, meta, key)) {
+		/* A corrupt entry cannot be placed in the new table. */
+		*events |= CL_MIGRATE_LOST;
+		return 0;
+	}
 
 	if (cl_meta_override(meta) < 0 && ops->drop != NULL &&
 	    ops->drop(ops->victims.context, meta, live, ops->now_ns)) {

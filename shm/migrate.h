@@ -12,7 +12,8 @@
 /*
  * Test hook, NULL in production: called with the name of each point of a
  * migration where a process may die ("creating", "created", "frozen",
- * "copied", "published", "cleared"), so tests can kill it there.
+ * "copied", "published", "unlinked", "cleared"), so tests can kill it
+ * there.
  */
 extern void (*cl_migration_hook)(const char *point);
 

@@ -65,14 +65,22 @@ void cl_key_prepare(struct cl_key *k, const uint64_t secret[2],
 	memcpy(k->stored, bytes, sizeof(k->stored));
 }
 
-void cl_key_from_entry(struct cl_key *k, const uint64_t secret[2],
+bool cl_key_from_entry(struct cl_key *k, const uint64_t secret[2],
 		       uint64_t meta, const uint64_t key[4])
 {
+	/* The meta word comes from shared memory: a length that does not
+	 * fit the stored form would make the hash read past the key. */
+	if (cl_meta_len(meta) == 0 ||
+	    cl_meta_hashed(meta) !=
+		    (cl_meta_len(meta) > CREDLIMIT_KEY_INLINE_MAX))
+		return false;
+
 	k->len = cl_meta_len(meta);
 	k->hashed = cl_meta_hashed(meta);
 	k->hash = cl_stored_key_hash(secret, meta, key);
 	k->tag = (unsigned)(k->hash >> CL_META_TAG_SHIFT);
 	memcpy(k->stored, key, sizeof(k->stored));
+	return true;
 }
 
 uint64_t cl_stored_key_hash(const uint64_t secret[2], uint64_t meta,
@@ -80,7 +88,7 @@ uint64_t cl_stored_key_hash(const uint64_t secret[2], uint64_t meta,
 {
 	uint64_t hash;
 
-	if (cl_meta_hashed(meta)) {
+	if (cl_meta_hashed(meta) || cl_meta_len(meta) > CREDLIMIT_KEY_INLINE_MAX) {
 		memcpy(&hash, key, sizeof(hash));
 		return hash;
 	}
@@ -475,10 +483,10 @@ static int evict_into(struct cl_table_map *t, const struct cl_victim *victim,
 /*
  * Makes room for key k under its eviction lock.  Same returns as
  * cl_table_get_slot().  While a migration runs, this table takes no new
- * keys by eviction: the key goes to the next table instead (CL_ESEALED).
- * The check happens under the lock, so an evicting inserter that started
- * before the migration either finished first (and the rescan finds its
- * key) or sees the migration too.
+ * keys by eviction: the key goes to the next table (CL_ESEALED) or waits
+ * for it (-ENOSPC), as ops->forward says.  The check happens under the
+ * lock, so an evicting inserter that started before the migration either
+ * finished first (and the rescan finds its key) or sees the migration too.
  */
 static int evict_for(struct cl_table_map *t, const struct cl_key *k,
 		     const struct cl_content *content, uint64_t now_ns,
@@ -500,9 +508,10 @@ static int evict_for(struct cl_table_map *t, const struct cl_key *k,
 	err = scan_or_claim(t, k, content, claim, w, out, events);
 	if (err != -ENOSPC)
 		goto out_unlock;
-	if (ops->forward != NULL && ops->forward(ops->context)) {
-		err = CL_ESEALED;
-		goto out_unlock;
+	if (ops->forward != NULL) {
+		err = ops->forward(ops->context);
+		if (err != 0)
+			goto out_unlock;
 	}
 
 	for (int attempt = 0; attempt < 8; attempt++) {

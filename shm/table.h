@@ -82,9 +82,13 @@ struct cl_victim_ops {
 					 struct cl_state_word state,
 					 uint64_t last_seen_ns,
 					 uint64_t now_ns);
-	/* Returns true when the table must take no key by eviction because
-	 * a migration runs; NULL means never. */
-	bool (*forward)(void *context);
+	/*
+	 * Tells whether the table may take a key by eviction: 0 yes,
+	 * CL_ESEALED no because a migration copies (the key goes to the next
+	 * table), -ENOSPC no because a migration prepares its next table
+	 * (the key waits).  NULL means always yes.
+	 */
+	int (*forward)(void *context);
 	void *context;
 };
 
@@ -132,8 +136,9 @@ int cl_table_copy_in(struct cl_table_map *t, const struct cl_key *k,
 		     const struct cl_victim_ops *ops, struct cl_slot *out,
 		     unsigned *events);
 
-/* Rebuilds the lookup key of a READY entry from its meta and key words. */
-void cl_key_from_entry(struct cl_key *k, const uint64_t secret[2],
+/* Rebuilds the lookup key of a READY entry from its meta and key words.
+ * Returns false, leaving *k undefined, when they are corrupt. */
+bool cl_key_from_entry(struct cl_key *k, const uint64_t secret[2],
 		       uint64_t meta, const uint64_t key[4]);
 
 /*
@@ -146,8 +151,9 @@ bool cl_table_snapshot(const struct cl_table_map *t, uint64_t index,
 		       uint64_t *meta, struct cl_state_word *state,
 		       uint64_t key[4], uint64_t *last_seen_ns);
 
-/* Recomputes the stored key words' home slot; valid only for verbatim
- * keys (meta without CL_META_HASHED) and digests. */
+/* Recomputes the stored key words' hash: the digest's first word for
+ * hashed keys, SipHash-1-3 of the verbatim bytes otherwise.  A corrupt
+ * length never makes it read beyond the 32 stored bytes. */
 uint64_t cl_stored_key_hash(const uint64_t secret[2], uint64_t meta,
 			    const uint64_t key[4]);
 

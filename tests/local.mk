@@ -8,7 +8,8 @@ CL_UNIT_TESTS = \
 	tests/test_api \
 	tests/test_table \
 	tests/test_segment \
-	tests/test_process
+	tests/test_process \
+	tests/test_growth
 
 check_PROGRAMS += $(CL_UNIT_TESTS)
 TESTS += $(CL_UNIT_TESTS)
@@ -51,6 +52,12 @@ tests_test_process_SOURCES = tests/test_process.c tests/unit.h
 tests_test_process_CPPFLAGS = $(CL_UNIT_CPPFLAGS)
 tests_test_process_CFLAGS = $(CL_UNIT_CFLAGS)
 tests_test_process_LDADD = $(CL_UNIT_LDADD)
+
+tests_test_growth_SOURCES = tests/test_growth.c tests/unit.h
+tests_test_growth_CPPFLAGS = $(CL_UNIT_CPPFLAGS)
+tests_test_growth_CFLAGS = $(CL_UNIT_CFLAGS) -pthread
+tests_test_growth_LDFLAGS = $(AM_LDFLAGS) -pthread
+tests_test_growth_LDADD = $(CL_UNIT_LDADD)
 
 # limitctl and the library on a /dev/shm too small for the table.
 TESTS += tests/shm-full.sh
