@@ -44,7 +44,7 @@
 
 /* An insert this many slots or more from its home slot reports
  * CL_SLOT_CROWDED, a sign that the table should grow. */
-#define CL_CROWDED_DISTANCE 16
+#define CL_CROWDED_DISTANCE 48
 
 void cl_key_prepare(struct cl_key *k, const uint64_t secret[2],
 		    const void *key, size_t len)
