@@ -40,13 +40,27 @@ static uint32_t min_u32(uint32_t a, uint32_t b)
 	return a < b ? a : b;
 }
 
+/*
+ * floor(now_ns / W) for a state that counts in W, without the division
+ * when now_ns still falls in the stored window (most decisions do, and a
+ * 64-bit division costs tens of cycles).
+ */
+static uint64_t window_index(const struct cl_algo_state *s, uint64_t now_ns)
+{
+	u128 start = (u128)s->window * s->window_ns;
+
+	if (start <= now_ns && now_ns - (uint64_t)start < s->window_ns)
+		return s->window;
+	return now_ns / s->window_ns;
+}
+
 void cl_algo_roll(const struct credlimit_policy *p, struct cl_algo_state *s,
 		  uint64_t now_ns)
 {
-	uint64_t now_window = now_ns / p->window_ns;
+	uint64_t now_window;
 
 	if (s->window_ns == 0) {
-		s->window = now_window;
+		s->window = now_ns / p->window_ns;
 		s->window_ns = p->window_ns;
 		s->used = 0;
 		s->credits = p->initial_credits;
@@ -65,6 +79,7 @@ void cl_algo_roll(const struct credlimit_policy *p, struct cl_algo_state *s,
 	s->used = min_u32(s->used, p->max_requests);
 	s->credits = min_u32(s->credits, p->max_credits);
 
+	now_window = window_index(s, now_ns);
 	if (now_window > s->window) {
 		u128 gained = (u128)(p->max_requests - s->used) +
 			      (u128)(now_window - s->window - 1) *

@@ -8,7 +8,6 @@
  * finalization for the upper half.
  */
 #include <stdbool.h>
-#include <string.h>
 
 #include "siphash.h"
 
@@ -27,6 +26,41 @@ static inline uint64_t load_le64(const uint8_t *p)
 	       (uint64_t)p[3] << 24 | (uint64_t)p[4] << 32 |
 	       (uint64_t)p[5] << 40 | (uint64_t)p[6] << 48 |
 	       (uint64_t)p[7] << 56;
+}
+
+/* Loads the last len < 8 bytes of a message as a little-endian word.
+ * Byte by byte rather than through memcpy(): a call to the C library for
+ * at most seven bytes costs more than the copy. */
+static inline uint64_t load_tail(const uint8_t *p, size_t len)
+{
+	uint64_t m = 0;
+
+	switch (len) {
+	case 7:
+		m |= (uint64_t)p[6] << 48;
+		/* fall through */
+	case 6:
+		m |= (uint64_t)p[5] << 40;
+		/* fall through */
+	case 5:
+		m |= (uint64_t)p[4] << 32;
+		/* fall through */
+	case 4:
+		m |= (uint64_t)p[3] << 24;
+		/* fall through */
+	case 3:
+		m |= (uint64_t)p[2] << 16;
+		/* fall through */
+	case 2:
+		m |= (uint64_t)p[1] << 8;
+		/* fall through */
+	case 1:
+		m |= (uint64_t)p[0];
+		break;
+	default:
+		break;
+	}
+	return m;
 }
 
 static inline void sip_round(struct sip_state *s)
@@ -59,7 +93,6 @@ static inline void sip_absorb(struct sip_state *s, const uint64_t key[2],
 			      int c_rounds)
 {
 	const uint8_t *end = in + (len - len % 8);
-	uint8_t tail[8] = { 0 };
 	uint64_t m;
 
 	s->v0 = key[0] ^ UINT64_C(0x736f6d6570736575);
@@ -76,8 +109,7 @@ static inline void sip_absorb(struct sip_state *s, const uint64_t key[2],
 		s->v0 ^= m;
 	}
 
-	memcpy(tail, in, len % 8);
-	m = load_le64(tail) | (uint64_t)(len & 0xff) << 56;
+	m = load_tail(in, len % 8) | (uint64_t)(len & 0xff) << 56;
 	s->v3 ^= m;
 	sip_rounds(s, c_rounds);
 	s->v0 ^= m;
