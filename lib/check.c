@@ -218,8 +218,9 @@ static void check_placement(struct checker *c, uint64_t index, uint64_t meta,
 	const struct credlimit *cl = c->cl;
 	const struct cl_table_map *t = c->t;
 	uint64_t hash = cl_stored_key_hash(cl->secret, meta, key);
-	uint64_t home = hash & t->mask;
-	uint64_t distance = (index - home) & t->mask;
+	uint64_t home = cl_home_slot(t->capacity, hash);
+	uint64_t distance = index >= home ? index - home
+					  : index + t->capacity - home;
 
 	if (cl_meta_tag(meta) != (unsigned)(hash >> CL_META_TAG_SHIFT))
 		finding(c, CREDLIMIT_LOG_ERROR,
@@ -234,7 +235,7 @@ static void check_placement(struct checker *c, uint64_t index, uint64_t meta,
 	}
 
 	for (uint64_t d = 0; d < distance; d++) {
-		uint64_t other = (home + d) & t->mask;
+		uint64_t other = cl_probe_slot(t->capacity, home, d);
 		const struct cl_entry *e = &t->entries[other];
 		uint64_t other_meta = CMM_LOAD_SHARED(e->meta);
 		bool same = true;

@@ -88,8 +88,8 @@ extern "C" {
 /* No per-key policy assignment (credlimit_set_key_policy()). */
 #define CREDLIMIT_POLICY_NONE (-1)
 
-/* Largest table, in slots.  Capacities are rounded up to a power of two,
- * at least 8. */
+/* Largest table, in slots.  The smallest is 8: a smaller capacity asked
+ * for becomes 8.  Any capacity in between is used as given. */
 #define CREDLIMIT_CAPACITY_MAX (UINT64_C(1) << 32)
 
 /* Valid window lengths, in nanoseconds: 1 ms to 366 days. */
@@ -216,8 +216,9 @@ typedef void (*credlimit_log_fn)(void *context, int level,
  * the limiter; an existing limiter keeps its own.
  */
 struct credlimit_options {
-	/* Slots of the table, rounded up to a power of two, at least 8.
-	 * Default 4096. */
+	/* Slots of the table, at least 8 (see CREDLIMIT_CAPACITY_MAX).  In
+	 * tests with random keys, new keys started to find no room at about
+	 * 80% load in large tables; growth starts at 50%.  Default 4096. */
 	uint64_t initial_capacity;
 	/* Largest table the limiter may grow to, in slots; 0 means equal to
 	 * initial_capacity.  Default 0. */
@@ -503,14 +504,13 @@ CREDLIMIT_API int credlimit_foreach(credlimit_t *cl, uint64_t now_ns,
 				    credlimit_entry_fn fn, void *context);
 
 /*
- * Grows the table to at least `capacity` slots (rounded up to a power of
- * two; 0 doubles it) and waits until the new table is current: the way to
- * resize before a known peak.  A migration already running is finished
- * first.  Decisions of other processes go on meanwhile.  Returns 0 (also
- * when the table is already that large), -ERANGE (above the limiter's
- * maximum capacity), -EROFS, -ENOSPC (no room in /dev/shm for the new
- * table), -EPERM (the caller may not create segments for the limiter's
- * owner), or -EINVAL.
+ * Grows the table to `capacity` slots (0 doubles it) and waits until the
+ * new table is current: the way to resize before a known peak.  A
+ * migration already running is finished first.  Decisions of other
+ * processes go on meanwhile.  Returns 0 (also when the table is already
+ * that large), -ERANGE (above the limiter's maximum capacity), -EROFS,
+ * -ENOSPC (no room in /dev/shm for the new table), -EPERM (the caller may
+ * not create segments for the limiter's owner), or -EINVAL.
  */
 CREDLIMIT_API int credlimit_grow(credlimit_t *cl, uint64_t capacity);
 

@@ -179,8 +179,7 @@ static int finish_creating(struct credlimit *cl, uint64_t state)
 	struct cl_mapping map;
 	int err;
 
-	if (capacity < CL_CAPACITY_MIN || capacity > cl->max_capacity ||
-	    (capacity & (capacity - 1)) != 0) {
+	if (capacity < CL_CAPACITY_MIN || capacity > cl->max_capacity) {
 		abandon(cl, target, -EBADMSG);
 		return -EBADMSG;
 	}
@@ -649,8 +648,6 @@ int credlimit_grow(credlimit_t *cl, uint64_t capacity)
 	have = current_capacity(cl);
 	if (capacity == 0)
 		capacity = have * 2;
-	while (capacity & (capacity - 1))
-		capacity += capacity & -capacity;
 	if (capacity > cl->max_capacity)
 		return -ERANGE;
 	if (capacity <= have)

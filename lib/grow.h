@@ -17,7 +17,7 @@ struct credlimit;
 #define CL_GROW_STEP_SLOTS 64
 
 /*
- * Starts a migration to a table of `capacity` slots (a power of two, at
+ * Starts a migration to a table of `capacity` slots (at least 8, at
  * most the limiter's maximum) unless one runs or the table already has
  * that many.  Also finishes the creation of a target that a dead process
  * started.  Returns 0, -EBUSY when another process holds the migration

@@ -96,16 +96,8 @@ void credlimit_options_init(struct credlimit_options *options)
 	options->owner = (uid_t)-1;
 }
 
-static uint64_t round_up_pow2(uint64_t x)
-{
-	uint64_t p = CL_CAPACITY_MIN;
-
-	while (p < x && p < CL_CAPACITY_MAX)
-		p <<= 1;
-	return p;
-}
-
-/* Checks the options a creation uses; writes the rounded capacities. */
+/* Checks the options a creation uses; writes the capacities it creates
+ * with (at least CL_CAPACITY_MIN slots). */
 static int options_validate(const struct credlimit_options *o,
 			    uint64_t *initial, uint64_t *max)
 {
@@ -123,9 +115,9 @@ static int options_validate(const struct credlimit_options *o,
 	    o->full_action != CREDLIMIT_FULL_ALLOW)
 		return -EINVAL;
 
-	*initial = round_up_pow2(o->initial_capacity);
-	*max = o->max_capacity == 0 ? *initial
-				    : round_up_pow2(o->max_capacity);
+	*initial = o->initial_capacity < CL_CAPACITY_MIN ? CL_CAPACITY_MIN
+							  : o->initial_capacity;
+	*max = o->max_capacity < *initial ? *initial : o->max_capacity;
 	return 0;
 }
 

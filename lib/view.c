@@ -50,7 +50,6 @@ void cl_table_bind(struct cl_table_map *t, struct cl_mapping *map)
 	t->entries = (struct cl_entry *)((char *)header + CL_TABLE_HEADER_SIZE);
 	t->locks = (uint64_t *)((char *)header + CL_TABLE_LOCKS_OFF);
 	t->capacity = header->capacity;
-	t->mask = header->capacity - 1;
 	t->probe_limit = header->probe_limit;
 	t->generation = header->generation;
 }

@@ -38,7 +38,7 @@
 
 #define CL_CTL_MAGIC UINT64_C(0x4c54434c44455243)   /* "CREDLCTL" */
 #define CL_TABLE_MAGIC UINT64_C(0x4c4254444c444552) /* "REDLDTBL" */
-#define CL_LAYOUT_VERSION 1
+#define CL_LAYOUT_VERSION 2
 
 #define CL_CACHE_LINE 64
 
@@ -61,7 +61,7 @@
 #define CL_POLICY_SLOTS 256
 #define CL_STAT_STRIPES 64
 #define CL_EVICT_LOCKS 256
-#define CL_PROBE_MAX 64        /* slots a lookup examines at most */
+#define CL_PROBE_MAX 256       /* slots a lookup examines at most */
 #define CL_CAPACITY_MIN 8      /* slots */
 #define CL_CAPACITY_MAX CREDLIMIT_CAPACITY_MAX /* slots */
 #define CL_TABLE_HEADER_SIZE 4096 /* bytes before the first entry */
@@ -180,7 +180,7 @@ struct cl_table {
 	uint64_t segment_size;   /* bytes of this segment */
 	uint64_t segment_id;     /* equal to the control segment's */
 	uint64_t generation;     /* N of "/credlimit.NAME.gN" */
-	uint64_t capacity;       /* slots, a power of two */
+	uint64_t capacity;       /* slots, any count from CL_CAPACITY_MIN */
 	uint32_t entry_size;     /* CL_ENTRY_SIZE */
 	uint32_t probe_limit;    /* min(CL_PROBE_MAX, capacity) */
 	uint64_t locks_off;      /* byte offset of the eviction locks */

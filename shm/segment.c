@@ -214,11 +214,6 @@ void cl_segment_unmap(struct cl_mapping *map)
 	map->size = 0;
 }
 
-static bool is_power_of_two(uint64_t x)
-{
-	return x != 0 && (x & (x - 1)) == 0;
-}
-
 #define INVALID(code, text)                                                  \
 	do {                                                                 \
 		*why = (text);                                               \
@@ -258,9 +253,7 @@ int cl_ctl_validate(const struct cl_ctl *ctl, size_t size, const char **why)
 	    ctl->policies_off != CL_CTL_POLICIES_OFF ||
 	    ctl->stats_off != CL_CTL_STATS_OFF)
 		INVALID(-EBADMSG, "array counts or offsets are corrupt");
-	if (!is_power_of_two(ctl->initial_capacity) ||
-	    ctl->initial_capacity < CL_CAPACITY_MIN ||
-	    !is_power_of_two(ctl->max_capacity) ||
+	if (ctl->initial_capacity < CL_CAPACITY_MIN ||
 	    ctl->max_capacity < ctl->initial_capacity ||
 	    ctl->max_capacity > CL_CAPACITY_MAX)
 		INVALID(-EBADMSG, "capacities are corrupt");
@@ -298,8 +291,7 @@ int cl_table_validate(const struct cl_table *table, size_t size,
 		INVALID(-EBADMSG, "table belongs to another limiter");
 	if (table->generation != generation)
 		INVALID(-EBADMSG, "table generation differs from its name");
-	if (!is_power_of_two(table->capacity) ||
-	    table->capacity < CL_CAPACITY_MIN ||
+	if (table->capacity < CL_CAPACITY_MIN ||
 	    table->capacity > ctl->max_capacity)
 		INVALID(-EBADMSG, "table capacity is corrupt");
 	if (table->probe_limit != cl_probe_limit(table->capacity))

@@ -83,7 +83,7 @@ int cl_table_validate(const struct cl_table *table, size_t size,
 		      const struct cl_ctl *ctl, uint64_t generation,
 		      const char **why);
 
-/* Writes a table header for `capacity` slots (a power of two) into a
+/* Writes a table header for `capacity` slots (8 to 2^32) into a
  * zeroed mapping of cl_table_size(capacity) bytes, magic last. */
 void cl_table_init(struct cl_table *table, const struct cl_ctl *ctl,
 		   uint64_t generation, uint64_t capacity);

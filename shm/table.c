@@ -181,11 +181,12 @@ static int find_from(struct cl_table_map *t, const struct cl_key *k,
 		     uint32_t from, struct cl_wait *w, struct cl_slot *out,
 		     unsigned *events)
 {
+	uint64_t home = cl_home_slot(t->capacity, k->hash);
 	bool writable = events != NULL;
 	uint32_t i = from;
 
 	while (i < t->probe_limit) {
-		uint64_t index = (k->hash + i) & t->mask;
+		uint64_t index = cl_probe_slot(t->capacity, home, i);
 		uint64_t meta = cl_entry_load_meta(&t->entries[index]);
 		int step;
 
@@ -299,12 +300,13 @@ static int scan_or_claim(struct cl_table_map *t, const struct cl_key *k,
 			 struct cl_wait *w, struct cl_slot *out,
 			 unsigned *events)
 {
+	uint64_t home = cl_home_slot(t->capacity, k->hash);
 	uint32_t i;
 
 rescan:
 	i = 0;
 	while (i < t->probe_limit) {
-		uint64_t index = (k->hash + i) & t->mask;
+		uint64_t index = cl_probe_slot(t->capacity, home, i);
 		struct cl_entry *e = &t->entries[index];
 		uint64_t meta = cl_entry_load_meta(e);
 		unsigned inserted = CL_SLOT_INSERTED;
@@ -374,11 +376,12 @@ static bool choose_victim(struct cl_table_map *t, const struct cl_key *k,
 			  uint64_t now_ns, const struct cl_victim_ops *ops,
 			  struct cl_victim *victim)
 {
+	uint64_t home = cl_home_slot(t->capacity, k->hash);
 	uint64_t oldest = UINT64_MAX;
 	bool found = false;
 
 	for (uint32_t i = 0; i < t->probe_limit; i++) {
-		uint64_t index = (k->hash + i) & t->mask;
+		uint64_t index = cl_probe_slot(t->capacity, home, i);
 		struct cl_entry *e = &t->entries[index];
 		uint64_t meta = cl_entry_load_meta(e);
 		struct cl_state_word state;
@@ -494,7 +497,8 @@ static int evict_for(struct cl_table_map *t, const struct cl_key *k,
 		     const struct cl_victim_ops *ops, struct cl_wait *w,
 		     struct cl_slot *out, unsigned *events)
 {
-	uint64_t *lock = &t->locks[(k->hash & t->mask) % CL_EVICT_LOCKS];
+	uint64_t *lock =
+		&t->locks[cl_home_slot(t->capacity, k->hash) % CL_EVICT_LOCKS];
 	int err;
 
 	err = cl_pidlock_acquire(lock, CL_OWNER_TIMEOUT_NS);

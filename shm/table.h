@@ -1,8 +1,8 @@
 /*
  * table.h - the open-addressing customer table in a table segment
  *
- * Keys live in a power-of-two array of 64-byte entries, at most
- * probe_limit slots after their home slot (linear probing).  This layer
+ * Keys live in an array of 64-byte entries, at most probe_limit slots
+ * after their home slot, wrapping at the end (linear probing).  This layer
  * finds, inserts and evicts entries; it never interprets a customer's
  * counts, which is the caller's business (lib/decide.c): eviction asks the
  * caller to classify candidates through struct cl_victim_ops.
@@ -24,8 +24,7 @@ struct cl_table_map {
 	struct cl_table *header;
 	struct cl_entry *entries;
 	uint64_t *locks;       /* CL_EVICT_LOCKS eviction lock words */
-	uint64_t capacity;     /* slots */
-	uint64_t mask;         /* capacity - 1 */
+	uint64_t capacity;     /* slots, CL_CAPACITY_MIN to CL_CAPACITY_MAX */
 	uint32_t probe_limit;  /* slots examined per lookup */
 	uint64_t generation;
 };
@@ -40,10 +39,32 @@ struct cl_table_map {
 struct cl_key {
 	size_t len;         /* bytes of the original key */
 	bool hashed;        /* stored as digest + prefix */
-	uint64_t hash;      /* home slot = hash & mask */
+	uint64_t hash;      /* gives the home slot, cl_home_slot() */
 	unsigned tag;       /* 6 bits of hash kept in the meta word */
 	uint64_t stored[4]; /* the entry's key words */
 };
+
+/*
+ * The home slot of a hash in a table of `capacity` slots: the low 32 bits
+ * of the hash scaled to [0, capacity) by a multiply and a shift, which
+ * needs no power-of-two capacity and no division.  The product fits in 64
+ * bits because capacity <= 2^32.  The meta tag takes the hash's top bits,
+ * so keys that share a home still differ in their tags.
+ */
+static inline uint64_t cl_home_slot(uint64_t capacity, uint64_t hash)
+{
+	return ((hash & UINT32_MAX) * capacity) >> 32;
+}
+
+/* The slot `distance` steps along the probe sequence that starts at
+ * `home`, wrapping at the end of the table; distance < capacity. */
+static inline uint64_t cl_probe_slot(uint64_t capacity, uint64_t home,
+				     uint64_t distance)
+{
+	uint64_t index = home + distance;
+
+	return index < capacity ? index : index - capacity;
+}
 
 /* Prepares key[0 .. len) for lookups with the limiter's secret. */
 void cl_key_prepare(struct cl_key *k, const uint64_t secret[2],

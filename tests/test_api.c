@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "shm/layout.h"
 #include "unit.h"
 
 /* A named limiter for one test: the test opens it, the teardown closes
@@ -507,14 +508,15 @@ static void open_chosen_mode_0640(void **ctx)
 	assert_int_equal(stats_of(f->cl).mode, 0640);
 }
 
-static void open_rounds_capacity(void **ctx)
+/* Capacities are used as given, from the minimum of 8 slots up. */
+static void open_keeps_capacity(void **ctx)
 {
 	static const struct {
 		uint64_t requested;
 		uint64_t capacity;
 	} cases[] = {
-		{ 1, 8 },     { 7, 8 },	    { 8, 8 },	    { 9, 16 },
-		{ 100, 128 }, { 4096, 4096 }, { 4097, 8192 },
+		{ 1, 8 },     { 7, 8 },	    { 8, 8 },	    { 9, 9 },
+		{ 100, 100 }, { 4096, 4096 }, { 4097, 4097 },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -531,13 +533,14 @@ static void open_rounds_capacity(void **ctx)
 		assert_int_equal(st.max_capacity, cases[i].capacity);
 		assert_int_equal(st.generation, 1);
 		assert_int_equal(st.probe_limit,
-				 cases[i].capacity < 64 ? cases[i].capacity
-							: 64);
+				 cases[i].capacity < CL_PROBE_MAX
+					 ? cases[i].capacity
+					 : CL_PROBE_MAX);
 		credlimit_close(cl);
 	}
 }
 
-static void open_rounds_max_capacity(void **ctx)
+static void open_sets_max_capacity(void **ctx)
 {
 	struct named_fixture *f = *ctx;
 	struct credlimit_options o = unit_options(3, SEC, 0, 0, 100);
@@ -548,10 +551,10 @@ static void open_rounds_max_capacity(void **ctx)
 					&f->cl),
 			 0);
 	st = stats_of(f->cl);
-	assert_int_equal(st.capacity, 128);
-	assert_int_equal(st.max_capacity, 1024);
+	assert_int_equal(st.capacity, 100);
+	assert_int_equal(st.max_capacity, 1000);
 	assert_int_equal(st.generation, 1);
-	assert_true(st.segment_bytes > 128 * 64);
+	assert_true(st.segment_bytes > 100 * 64);
 }
 
 static void unlink_removes_segments(void **ctx)
@@ -1661,8 +1664,8 @@ int main(void)
 						named_teardown),
 		cmocka_unit_test_setup_teardown(open_chosen_mode_0640,
 						named_setup, named_teardown),
-		cmocka_unit_test(open_rounds_capacity),
-		cmocka_unit_test_setup_teardown(open_rounds_max_capacity,
+		cmocka_unit_test(open_keeps_capacity),
+		cmocka_unit_test_setup_teardown(open_sets_max_capacity,
 						named_setup, named_teardown),
 		cmocka_unit_test_setup_teardown(unlink_removes_segments,
 						named_setup, named_teardown),

@@ -2117,13 +2117,13 @@ static void grow_argument_errors(void **state)
 	assert_int_equal(credlimit_grow(cl, 1), 0);
 	assert_int_equal(stats_of(cl).generation, 1);
 
-	/* 100 rounds up to 128; 0 doubles; the maximum is allowed. */
+	/* 100 is taken as it is; 0 doubles; the maximum is allowed. */
 	assert_int_equal(credlimit_grow(cl, 100), 0);
 	stats = stats_of(cl);
-	assert_int_equal(stats.capacity, 128);
+	assert_int_equal(stats.capacity, 100);
 	assert_int_equal(stats.generation, 2);
 	assert_int_equal(credlimit_grow(cl, 0), 0);
-	assert_int_equal(stats_of(cl).capacity, 256);
+	assert_int_equal(stats_of(cl).capacity, 200);
 	assert_int_equal(credlimit_grow(cl, 1024), 0);
 	stats = stats_of(cl);
 	assert_int_equal(stats.capacity, 1024);

@@ -139,11 +139,22 @@ static struct cl_key key_of(credlimit_t *cl, const void *key, size_t len)
 	return k;
 }
 
+static uint64_t capacity_of(credlimit_t *cl)
+{
+	return cl->view->current->table.capacity;
+}
+
+/* A slot index taken modulo the table's capacity. */
+static uint64_t wrap(credlimit_t *cl, uint64_t index)
+{
+	return index % capacity_of(cl);
+}
+
 static uint64_t home_of(credlimit_t *cl, const char *key)
 {
 	struct cl_key k = key_of(cl, key, strlen(key));
 
-	return k.hash & cl->view->current->table.mask;
+	return cl_home_slot(capacity_of(cl), k.hash);
 }
 
 /* Returns the index of key's slot.  The entry must exist. */
@@ -541,15 +552,15 @@ static void long_keys_differ_after_prefix(void **state)
 }
 
 /*
- * Fills the 64-slot probe sequence of one home slot in a table of 128:
- * the 65th key with that home finds no room although half the table is
- * empty, and keys with other homes still find slots.
+ * Fills the CL_PROBE_MAX-slot probe sequence of one home slot in a table
+ * twice that size: the next key with that home finds no room although
+ * half the table is empty, and keys with other homes still find slots.
  */
 static void probe_length_bounded(void **state)
 {
 	struct fixture *f = *state;
-	credlimit_t *cl = open_table(f, 128);
-	char keys[65][32];
+	credlimit_t *cl = open_table(f, 2 * CL_PROBE_MAX);
+	char keys[CL_PROBE_MAX + 1][32];
 	char other[32];
 	uint64_t home = home_of(cl, "probe-0");
 	unsigned found = 0;
@@ -557,40 +568,40 @@ static void probe_length_bounded(void **state)
 	struct findings findings;
 
 	assert_int_equal(cl->view->current->table.probe_limit, CL_PROBE_MAX);
-	for (unsigned n = 0; found < 65; n++) {
+	for (unsigned n = 0; found < CL_PROBE_MAX + 1; n++) {
 		char key[32];
 
-		assert_true(n < 1000000);
+		assert_true(n < 100000000);
 		snprintf(key, sizeof(key), "probe-%u", n);
 		if (home_of(cl, key) == home)
 			memcpy(keys[found++], key, sizeof(key));
 	}
 
-	for (int i = 0; i < 64; i++) {
+	for (int i = 0; i < CL_PROBE_MAX; i++) {
 		r = decide(cl, keys[i], 1, T100);
 		assert_int_equal(r.verdict, CREDLIMIT_ALLOWED);
 		assert_int_equal(slot_of(cl, keys[i], strlen(keys[i])),
-				 (home + (uint64_t)i) & cl->view->current->table.mask);
+				 wrap(cl, home + (uint64_t)i));
 	}
 
-	r = decide(cl, keys[64], 1, T100);
+	r = decide(cl, keys[CL_PROBE_MAX], 1, T100);
 	assert_int_equal(r.verdict, CREDLIMIT_DENIED);
 	assert_int_equal(r.flags, CREDLIMIT_RESULT_FULL);
-	assert_false(has_entry(cl, keys[64]));
-	assert_int_equal(stats_of(cl).entries, 64);
+	assert_false(has_entry(cl, keys[CL_PROBE_MAX]));
+	assert_int_equal(stats_of(cl).entries, CL_PROBE_MAX);
 	assert_int_equal(stats_of(cl).full_events, 1);
 
 	/* A key whose home is inside the full run probes past its end. */
 	for (unsigned n = 0;; n++) {
 		assert_true(n < 1000000);
 		snprintf(other, sizeof(other), "other-%u", n);
-		if (home_of(cl, other) == ((home + 10) & cl->view->current->table.mask))
+		if (home_of(cl, other) == wrap(cl, home + 10))
 			break;
 	}
 	r = decide(cl, other, 1, T100);
 	assert_int_equal(r.verdict, CREDLIMIT_ALLOWED);
 	assert_int_equal(slot_of(cl, other, strlen(other)),
-			 (home + 64) & cl->view->current->table.mask);
+			 wrap(cl, home + CL_PROBE_MAX));
 
 	assert_check_clean(cl, &findings);
 }
@@ -612,8 +623,8 @@ static void key_meeting_first(credlimit_t *cl, const char *prefix,
 		if (has_entry(cl, name))
 			continue;
 		home = home_of(cl, name);
-		if (((first - home) & cl->view->current->table.mask) <
-		    ((second - home) & cl->view->current->table.mask))
+		if (wrap(cl, first + capacity_of(cl) - home) <
+		    wrap(cl, second + capacity_of(cl) - home))
 			return;
 	}
 	fail_msg("no key %s-N meets slot %" PRIu64 " before slot %" PRIu64,
@@ -1025,7 +1036,7 @@ static void dead_claim_same_tag(void **state)
 	o.log_context = &warnings;
 	cl = fixture_open(f, &o);
 	k = key_of(cl, "claimed", 7);
-	home = k.hash & cl->view->current->table.mask;
+	home = cl_home_slot(capacity_of(cl), k.hash);
 	e = entry_at(cl, home);
 
 	/* Died after claiming and writing half of the key. */
@@ -1064,7 +1075,7 @@ static void dead_claim_after_eviction(void **state)
 	credlimit_t *cl = open_table(f, 16);
 	struct cl_key k = key_of(cl, "claimed", 7);
 	struct cl_key victim = key_of(cl, "victim", 6);
-	uint64_t home = k.hash & cl->view->current->table.mask;
+	uint64_t home = cl_home_slot(capacity_of(cl), k.hash);
 	struct cl_entry *e = entry_at(cl, home);
 	pid_t dead = dead_pid();
 	struct credlimit_result r;
@@ -1141,7 +1152,7 @@ static void dead_claim_before_existing_key(void **state)
 	struct fixture *f = *state;
 	credlimit_t *cl = open_table(f, 16);
 	struct cl_key k = key_of(cl, "kept", 4);
-	uint64_t home = k.hash & cl->view->current->table.mask;
+	uint64_t home = cl_home_slot(capacity_of(cl), k.hash);
 	struct cl_key victim;
 	struct credlimit_result r;
 	struct findings findings;
@@ -1158,7 +1169,7 @@ static void dead_claim_before_existing_key(void **state)
 	decide(cl, filler, 1, T100);
 	decide(cl, "kept", 5, T100);
 	assert_int_equal(slot_of(cl, filler, strlen(filler)), home);
-	assert_int_equal(slot_of(cl, "kept", 4), (home + 1) & cl->view->current->table.mask);
+	assert_int_equal(slot_of(cl, "kept", 4), wrap(cl, home + 1));
 
 	/* Evicter of the victim died after step 2, claiming for a key with
 	 * the tag of "kept". */
@@ -1174,7 +1185,7 @@ static void dead_claim_before_existing_key(void **state)
 	assert_int_equal(r.verdict, CREDLIMIT_ALLOWED);
 	assert_int_equal(r.flags, 0);
 	assert_int_equal(r.remaining, 4);
-	assert_int_equal(slot_of(cl, "kept", 4), (home + 1) & cl->view->current->table.mask);
+	assert_int_equal(slot_of(cl, "kept", 4), wrap(cl, home + 1));
 	assert_int_equal(used_of(cl, "kept"), 6);
 	assert_check_clean(cl, &findings);
 }
@@ -1184,7 +1195,7 @@ static void dead_claim_skipped_with_room(void **state)
 	struct fixture *f = *state;
 	credlimit_t *cl = open_table(f, 16);
 	struct cl_key k = key_of(cl, "roomy", 5);
-	uint64_t home = k.hash & cl->view->current->table.mask;
+	uint64_t home = cl_home_slot(capacity_of(cl), k.hash);
 	unsigned other_tag = (k.tag + 1) & CL_META_TAG_MASK;
 	struct credlimit_result r;
 	struct findings findings;
@@ -1194,7 +1205,7 @@ static void dead_claim_skipped_with_room(void **state)
 
 	r = decide(cl, "roomy", 1, T100);
 	assert_int_equal(r.verdict, CREDLIMIT_ALLOWED);
-	assert_int_equal(slot_of(cl, "roomy", 5), (home + 1) & cl->view->current->table.mask);
+	assert_int_equal(slot_of(cl, "roomy", 5), wrap(cl, home + 1));
 	assert_int_equal(cl_meta_status(entry_at(cl, home)->meta),
 			 CL_SLOT_CLAIMED);
 	assert_int_equal(stats_of(cl).recoveries, 0);
@@ -1212,7 +1223,7 @@ static void live_claim_gives_ebusy(void **state)
 	struct fixture *f = *state;
 	credlimit_t *cl = open_table(f, 16);
 	struct cl_key k = key_of(cl, "busy", 4);
-	struct cl_entry *e = entry_at(cl, k.hash & cl->view->current->table.mask);
+	struct cl_entry *e = entry_at(cl, cl_home_slot(capacity_of(cl), k.hash));
 	struct credlimit_result r;
 	struct findings findings;
 	char other[16];
@@ -1573,7 +1584,7 @@ static void check_unreachable_entry(void **state)
 	struct fixture *f = *state;
 	credlimit_t *cl = open_table(f, 16);
 	uint64_t home = home_of(cl, "moved");
-	uint64_t to = (home + 2) & cl->view->current->table.mask;
+	uint64_t to = wrap(cl, home + 2);
 	uint64_t from;
 	struct findings findings;
 

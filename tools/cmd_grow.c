@@ -18,16 +18,10 @@ enum {
 };
 
 /* Returns the capacity that credlimit_grow() grows to for `requested`
- * slots: the next power of two, or twice `current` when requested is 0. */
+ * slots: that many, or twice `current` when requested is 0. */
 static uint64_t target_capacity(uint64_t requested, uint64_t current)
 {
-	uint64_t capacity = requested;
-
-	if (capacity == 0)
-		return current * 2;
-	while (capacity & (capacity - 1))
-		capacity += capacity & -capacity;
-	return capacity;
+	return requested == 0 ? current * 2 : requested;
 }
 
 static int report_above_max(const char *name, uint64_t requested,
@@ -41,12 +35,6 @@ static int report_above_max(const char *name, uint64_t requested,
 			    " slots; to go beyond that, create a new limiter "
 			    "with a larger --max-capacity",
 			    name, st->capacity, target, st->max_capacity);
-	else if (target != requested)
-		print_error("cannot grow limiter \"%s\" to %" PRIu64 " slots "
-			    "(rounded up to %" PRIu64 "): its max capacity is "
-			    "%" PRIu64 " slots; to go beyond that, create a new "
-			    "limiter with a larger --max-capacity",
-			    name, requested, target, st->max_capacity);
 	else
 		print_error("cannot grow limiter \"%s\" to %" PRIu64 " slots: "
 			    "its max capacity is %" PRIu64 " slots; to go "

@@ -10,8 +10,8 @@ static const char create_help[] =
 	"Options (the numbers of the default policy apply to every\n"
 	"customer that has no other policy):\n"
 	"  --capacity N          slots of the table, 1 to 4294967296,\n"
-	"                        rounded up to a power of two, at least 8\n"
-	"                        (default 4096)\n"
+	"                        at least 8 (default 4096); a table holds\n"
+	"                        up to about 80% of its slots in customers\n"
 	"  --max-capacity N      max slots the table may grow to,\n"
 	"                        --capacity to 4294967296 (default: equal\n"
 	"                        to --capacity, so it never grows); the\n"
@@ -100,9 +100,8 @@ static const char policy_help[] =
 
 static const char grow_help[] =
 	"Options:\n"
-	"  --capacity N   grow to at least N slots, 1 to 4294967296,\n"
-	"                 rounded up to a power of two (default: twice\n"
-	"                 the current capacity)\n"
+	"  --capacity N   grow to N slots, 1 to 4294967296 (default:\n"
+	"                 twice the current capacity)\n"
 	"Moves the entries into a new table generation while other\n"
 	"processes keep deciding, and returns when the new table is\n"
 	"current.  A table that has N slots already is left as it is\n"

@@ -110,7 +110,7 @@ static void print_help(const struct credlimit_options *defaults)
 	       "      --unlink-on-exit      remove the limiter when the server stops; by\n"
 	       "                            default it stays for limitctl to inspect\n"
 	       "      --capacity N          table slots when creating, 1 to 4294967296,\n"
-	       "                            rounded up to a power of two, at least 8\n"
+	       "                            at least 8\n"
 	       "                            (default %" PRIu64 ")\n"
 	       "      --max-capacity N      max slots the table may grow to, doubling\n"
 	       "                            into a new generation when half full; 0 to\n"

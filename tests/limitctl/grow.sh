@@ -112,17 +112,17 @@ expect_run 0 "check after filling" check "$NAME"
 expect_equal "$out" "limiter \"$NAME\" is valid: no problems found" \
 	"check after filling"
 
-# grow by hand: 20000 slots round up to 32768.
+# grow by hand to 20000 slots, not a power of two.
 expect_run 0 "grow --capacity 20000" grow "$NAME" --capacity 20000
 grow_output=$out
 expect_run 0 "stats --json after grow" stats "$NAME" --json
-expect_json 'd["capacity"]' 32768 "stats after grow"
+expect_json 'd["capacity"]' 20000 "stats after grow"
 expect_json "d['generation'] > $generation" true "stats after grow"
 expect_json 'd["migrations"] == d["generation"] - 1' true "stats after grow"
 expect_json 'd["entries"]' "$KEYS" "stats after grow"
 expect_json 'd["migrating"]' false "stats after grow"
 grown=$(json_value 'd["generation"]')
-expect_equal "$grow_output" "grew limiter \"$NAME\" from $capacity to 32768 slots (generation $generation -> $grown)" \
+expect_equal "$grow_output" "grew limiter \"$NAME\" from $capacity to 20000 slots (generation $generation -> $grown)" \
 	"grow --capacity 20000"
 expect_segments "$NAME" "$grown" "after grow"
 expect_used key-1 8 "after grow"
@@ -134,7 +134,7 @@ expect_out "is valid: no problems found" "check after grow"
 
 # The text of a grow, checked on a second grow with known numbers.
 expect_run 0 "grow to the max capacity" grow "$NAME" --capacity 65536
-expect_equal "$out" "grew limiter \"$NAME\" from 32768 to 65536 slots (generation $grown -> $((grown + 1)))" \
+expect_equal "$out" "grew limiter \"$NAME\" from 20000 to 65536 slots (generation $grown -> $((grown + 1)))" \
 	"grow to the max capacity"
 grown=$((grown + 1))
 expect_segments "$NAME" "$grown" "grow to the max capacity"
@@ -150,7 +150,7 @@ expect_err "cannot double limiter \"$NAME\" from 65536 to 131072 slots: its max 
 	"grow by doubling above the max"
 expect_equal "$out" "" "grow by doubling above the max prints no result"
 expect_run 2 "grow --capacity above the max" grow "$NAME" --capacity 65537
-expect_err "cannot grow limiter \"$NAME\" to 65537 slots (rounded up to 131072): its max capacity is 65536 slots" \
+expect_err "cannot grow limiter \"$NAME\" to 65537 slots: its max capacity is 65536 slots" \
 	"grow --capacity above the max"
 expect_run 2 "grow --capacity 2^32 above the max" grow "$NAME" \
 	--capacity 4294967296 --json

@@ -15,7 +15,7 @@ expect_run 0 "create --json" --json create "$NAME" --max-requests 3 \
 	--window 366d --max-credits 2 --initial-credits 1 --capacity 100 \
 	--max-capacity 1000 --mode 0640 --full-action allow
 expect_valid_json "create --json"
-expect_json 'd["capacity"]' 128 "create --json"
+expect_json 'd["capacity"]' 100 "create --json"
 expect_json 'd["mode"]' '"0640"' "create --json"
 expect_json 'd["full_action"]' '"allow"' "create --json"
 expect_json 'd["default_policy"]["window_ns"]' 31622400000000000 \
@@ -94,9 +94,9 @@ expect_json 'd["assigned_policy"]' null "set --json, none"
 expect_run 0 "stats --json" stats "$NAME" --json
 expect_valid_json "stats --json"
 expect_json 'd["entries"]' 3 "stats --json"
-expect_json 'd["capacity"]' 128 "stats --json"
-expect_json 'd["max_capacity"]' 1024 "stats --json"
-expect_json 'd["load_percent"]' 2.34 "stats --json"
+expect_json 'd["capacity"]' 100 "stats --json"
+expect_json 'd["max_capacity"]' 1000 "stats --json"
+expect_json 'd["load_percent"]' 3.0 "stats --json"
 expect_json 'd["allowed"]' 3 "stats --json"
 expect_json 'd["denied"]' 1 "stats --json"
 expect_json 'd["policies"]' 2 "stats --json"
@@ -119,7 +119,7 @@ expect_json 'd["valid"]' true "check --json"
 expect_json 'd["problem_count"]' 0 "check --json"
 expect_json 'd["problems"]' '[]' "check --json"
 expect_json 'd["generation"]' 1 "check --json"
-expect_json 'd["capacity"]' 128 "check --json"
+expect_json 'd["capacity"]' 100 "check --json"
 expect_json 'd["migrating"]' false "check --json"
 expect_json 'd["migration_capacity"]' null "check --json"
 
@@ -127,17 +127,17 @@ expect_run 0 "grow --json" grow "$NAME" --capacity 200 --json
 expect_valid_json "grow --json"
 expect_json 'd["grown"]' true "grow --json"
 expect_json 'd["requested_capacity"]' 200 "grow --json"
-expect_json 'd["old_capacity"]' 128 "grow --json"
-expect_json 'd["new_capacity"]' 256 "grow --json"
+expect_json 'd["old_capacity"]' 100 "grow --json"
+expect_json 'd["new_capacity"]' 200 "grow --json"
 expect_json 'd["old_generation"]' 1 "grow --json"
 expect_json 'd["new_generation"]' 2 "grow --json"
-expect_json 'd["max_capacity"]' 1024 "grow --json"
+expect_json 'd["max_capacity"]' 1000 "grow --json"
 expect_run 0 "grow --json, doubling" grow "$NAME" --json
 expect_json 'd["requested_capacity"]' null "grow --json, doubling"
-expect_json 'd["new_capacity"]' 512 "grow --json, doubling"
+expect_json 'd["new_capacity"]' 400 "grow --json, doubling"
 expect_run 0 "grow --json, large enough" grow "$NAME" --capacity 300 --json
 expect_json 'd["grown"]' false "grow --json, large enough"
-expect_json 'd["new_capacity"]' 512 "grow --json, large enough"
+expect_json 'd["new_capacity"]' 400 "grow --json, large enough"
 expect_json 'd["old_generation"] == d["new_generation"]' true \
 	"grow --json, large enough"
 expect_run 0 "stats --json after grow" stats "$NAME" --json

@@ -76,7 +76,7 @@ out=$(subsection "policy set")
 expect_out "reserves the name
 .B none" "policy set: the policy name none is reserved"
 out=$(subsection grow)
-expect_out "1 to 4294967296, rounded up to a power of two" "grow: capacity range"
+expect_out "slots, 1 to 4294967296." "grow: capacity range"
 expect_out "exit status 0" "grow: a table large enough already"
 expect_out "exit status 2" "grow: above the max capacity"
 out=$(subsection stats)

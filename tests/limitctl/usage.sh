@@ -226,7 +226,7 @@ expect_no_out "not implemented" "create --help on growth"
 
 expect_run 0 "grow --help" grow --help
 expect_out "Usage: limitctl grow NAME [--capacity N]" "grow --help"
-expect_out "rounded up to a power of two" "grow --help"
+expect_out "grow to N slots, 1 to 4294967296" "grow --help"
 expect_out "Exits with status 2 when the new capacity" "grow --help"
 expect_run 0 "--help lists grow" --help
 expect_out "  grow      Grow the table of limiter NAME now" "--help lists grow"
