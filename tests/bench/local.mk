@@ -1,11 +1,37 @@
-# Benchmarks: built and run by `make bench`, never by `make check`, since
-# their figures depend on the machine.  docs/benchmarks.md records them.
+# Benchmarks: run by `make bench`, never timed by `make check`, since their
+# figures depend on the machine.  docs/benchmarks.md records them.
 EXTRA_PROGRAMS += tests/bench/bench-growth
 tests_bench_bench_growth_SOURCES = tests/bench/growth.c
 tests_bench_bench_growth_LDADD = libcredlimit.la
 CLEANFILES += tests/bench/bench-growth
 
+# bench-compare links the convenience library for the pure algorithm and
+# SipHash, which its lock-based baseline reuses.  make check builds it for
+# the smoke test below.
+check_PROGRAMS += tests/bench/bench-compare
+tests_bench_bench_compare_SOURCES = \
+	tests/bench/compare.c tests/bench/bench.h \
+	tests/bench/single.c tests/bench/multi.c tests/bench/memory.c \
+	tests/bench/contender.c tests/bench/contender.h \
+	tests/bench/lockbase.c tests/bench/lockbase.h \
+	tests/bench/parallel.c tests/bench/parallel.h \
+	tests/bench/keys.c tests/bench/keys.h \
+	tests/bench/hist.c tests/bench/hist.h
+tests_bench_bench_compare_CFLAGS = $(AM_CFLAGS) $(URCU_CFLAGS) -pthread
+tests_bench_bench_compare_LDFLAGS = $(AM_LDFLAGS) -pthread
+tests_bench_bench_compare_LDADD = libcredlimit-core.la $(URCU_LIBS) -lm
+
+# Smoke test: bench-compare --quick runs every scenario on tiny sizes and
+# must exit 0.  It checks that the benchmark runs, never its figures.
+TESTS += tests/bench/compare-quick.sh
+EXTRA_DIST += tests/bench/compare-quick.sh
+AM_TESTS_ENVIRONMENT += \
+	BENCH_COMPARE=$(abs_top_builddir)/tests/bench/bench-compare; \
+	export BENCH_COMPARE;
+
 .PHONY: bench
-bench: tests/bench/bench-growth
+bench: tests/bench/bench-growth tests/bench/bench-compare
 	@echo "== growth: 1,000 to 1,000,000 entries"
 	./tests/bench/bench-growth --entries 1000000 --workers 4 --initial 2048
+	@echo "== compare: floor, credlimit and a lock-based baseline"
+	./tests/bench/bench-compare
