@@ -54,8 +54,10 @@ static uint64_t window_index(const struct cl_algo_state *s, uint64_t now_ns)
 	return now_ns / s->window_ns;
 }
 
-void cl_algo_roll(const struct credlimit_policy *p, struct cl_algo_state *s,
-		  uint64_t now_ns)
+/* cl_algo_roll(), inlined into cl_algo_decide() so that the state stays
+ * in registers. */
+static inline void roll(const struct credlimit_policy *p,
+			struct cl_algo_state *s, uint64_t now_ns)
 {
 	uint64_t now_window;
 
@@ -99,6 +101,12 @@ void cl_algo_roll(const struct credlimit_policy *p, struct cl_algo_state *s,
  * m >= 1 with cost <= R + min(C, c + (R - u) + (m - 1) * R).  The caller
  * has checked cost <= R + C, so the cap never decides m.
  */
+void cl_algo_roll(const struct credlimit_policy *p, struct cl_algo_state *s,
+		  uint64_t now_ns)
+{
+	roll(p, s, now_ns);
+}
+
 static uint64_t retry_after(const struct credlimit_policy *p,
 			    const struct cl_algo_state *s, uint64_t cost,
 			    uint64_t reset_after)
@@ -128,7 +136,7 @@ bool cl_algo_decide(const struct credlimit_policy *p,
 	uint32_t spent = 0;
 	bool store = true;
 
-	cl_algo_roll(p, &s, now_ns);
+	roll(p, &s, now_ns);
 
 	/* A stale or backwards time is judged at the start of the stored
 	 * window, which cl_algo_roll() left in place. */

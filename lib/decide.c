@@ -340,13 +340,15 @@ static int decide(struct credlimit *cl, int policy, const void *key,
 		       (unsigned long long)loc.slot.index);
 	count_verdict(cl, &r, spent);
 
-	r.policy = applied;
-	r.flags = 0;
-	if (loc.events & CL_SLOT_INSERTED)
-		r.flags |= CREDLIMIT_RESULT_NEW;
-	if (loc.events & CL_SLOT_EVICTED)
-		r.flags |= CREDLIMIT_RESULT_EVICTED;
+	/* policy and flags are stored after the copy: setting them in r
+	 * first would make the copy's wide loads wait for narrow stores. */
 	*result = r;
+	result->policy = applied;
+	result->flags = 0;
+	if (loc.events & CL_SLOT_INSERTED)
+		result->flags |= CREDLIMIT_RESULT_NEW;
+	if (loc.events & CL_SLOT_EVICTED)
+		result->flags |= CREDLIMIT_RESULT_EVICTED;
 
 	after_decision(cl, &after, now_ns);
 	return 0;

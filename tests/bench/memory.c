@@ -5,11 +5,16 @@
  * Creates a limiter for 1,000,000 customers (10,000 with --quick), makes
  * one decision for each so every customer has an entry, and reports the
  * sizes of its two segments in /dev/shm as stat() returns them: the size,
- * and the bytes tmpfs allocated.  The table is sized as the library's own
- * growth would leave it: the smallest power of two that keeps the load
- * below one half, where growth starts.  A second row repeats this with
- * half as many slots, to show how many customers find no slot within
- * CL_PROBE_MAX of their home slot when the table is nearly full.
+ * and the bytes tmpfs allocated.  Four table sizes, one row each:
+ *
+ *   - the smallest power of two that keeps the load below one half, as
+ *     the library's own growth leaves a table;
+ *   - 1.4 slots per customer (71% load), the size the README advises
+ *     for a table at its maximum capacity;
+ *   - 1.25 slots per customer (80% load), where large tables start to
+ *     refuse new keys;
+ *   - half the first size, nearly full, to show how many customers find
+ *     no slot within CL_PROBE_MAX of their home slot.
  */
 #include <stdio.h>
 #include <sys/stat.h>
@@ -154,6 +159,10 @@ int scenario_memory(const struct bench_config *config)
 	if (bench_keys_make(&keys, customers) < 0)
 		return -1;
 	err = memory_row(&keys, capacity);
+	if (err == 0)
+		err = memory_row(&keys, (uint64_t)customers * 14 / 10);
+	if (err == 0)
+		err = memory_row(&keys, (uint64_t)customers * 5 / 4);
 	if (err == 0)
 		err = memory_row(&keys, capacity / 2);
 	bench_keys_free(&keys);
