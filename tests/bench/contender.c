@@ -20,6 +20,7 @@
 
 #include "contender.h"
 #include "shm/entry.h"
+#include "shm/siphash.h"
 
 /* 2^64 divided by the golden ratio: multiplying by it and keeping the top
  * bits scatters consecutive key indices over the floor's slots. */
@@ -174,11 +175,10 @@ void contender_set_close(struct contender_set *set)
 	lockbase_destroy(&set->lock);
 }
 
-static inline void floor_decide(const struct contender_set *set,
-				uint32_t index)
+/* The floor's whole work on a slot: load the 16-byte word and swap in a
+ * changed one, retrying with the value found. */
+static inline void floor_update(struct cl_entry *slot)
 {
-	struct cl_entry *slot =
-		&set->floor[(index * FLOOR_SCATTER) >> set->floor_shift];
 	struct cl_state_word seen, next;
 
 	seen.lo = CMM_LOAD_SHARED(slot->state_lo);
@@ -187,6 +187,33 @@ static inline void floor_decide(const struct contender_set *set,
 		next.lo = seen.lo + 1;
 		next.hi = seen.hi;
 	} while (!cl_cas16(&slot->state_lo, &seen, next));
+}
+
+static inline void floor_decide(const struct contender_set *set,
+				uint32_t index)
+{
+	floor_update(&set->floor[(index * FLOOR_SCATTER) >> set->floor_shift]);
+}
+
+/* A fixed SipHash key for the hashed floor: only the cost of hashing
+ * matters there. */
+static const uint64_t hashed_floor_secret[2] = { 1, 2 };
+
+/* The floor plus what any limiter keyed by strings must add: hashing the
+ * key's text to find its slot. */
+static inline void hashed_floor_decide(const struct contender_set *set,
+				       const char *key)
+{
+	uint64_t hash = cl_siphash13(hashed_floor_secret, key, BENCH_KEY_LEN);
+
+	floor_update(&set->floor[hash >> set->floor_shift]);
+}
+
+void contender_run_hashed_floor(struct contender_set *set,
+				const struct bench_seq *seq)
+{
+	for (size_t i = 0; i < seq->len; i++)
+		hashed_floor_decide(set, seq->text[i]);
 }
 
 static inline int credlimit_decide(const struct contender_set *set,

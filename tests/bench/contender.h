@@ -82,6 +82,12 @@ int contender_run(struct contender_set *set, enum contender_kind kind,
 		  const struct bench_seq *seq, size_t pos, size_t n,
 		  uint64_t *now_ns);
 
+/* Replays the whole of seq on the floor's table with the slot chosen by
+ * a SipHash-1-3 of each key's text rather than by its index: the floor
+ * plus the hashing that every limiter keyed by strings does. */
+void contender_run_hashed_floor(struct contender_set *set,
+				const struct bench_seq *seq);
+
 /* As contender_run(), adding each decision's latency to hist. */
 int contender_run_timed(struct contender_set *set, enum contender_kind kind,
 			const struct bench_seq *seq, size_t pos, size_t n,

@@ -60,33 +60,44 @@ static int measure_sequence(const struct bench_config *config,
 			    const struct bench_seq *seq,
 			    uint64_t clocks[CONTENDER_COUNT], const char *label)
 {
-	double ns[CONTENDER_COUNT][ROUNDS_MAX];
+	double ns[CONTENDER_COUNT][ROUNDS_MAX], hashed_ns[ROUNDS_MAX];
 	double cl_ratio[ROUNDS_MAX], lock_ratio[ROUNDS_MAX];
+	double hashed_ratio[ROUNDS_MAX];
 	unsigned rounds = config->single_rounds;
+	uint64_t start;
 
 	for (unsigned round = 0; round < rounds; round++) {
 		for (int turn = 0; turn < CONTENDER_COUNT; turn++) {
 			int k = (int)((round + (unsigned)turn) %
 				      CONTENDER_COUNT);
-			uint64_t start = clock_ns();
 
+			start = clock_ns();
 			if (contender_run(set, (enum contender_kind)k, seq, 0,
 					  seq->len, &clocks[k]) < 0)
 				return -1;
 			ns[k][round] = (double)(clock_ns() - start) /
 				       (double)seq->len;
 		}
+
+		start = clock_ns();
+		contender_run_hashed_floor(set, seq);
+		hashed_ns[round] = (double)(clock_ns() - start) /
+				   (double)seq->len;
+
 		cl_ratio[round] = ns[CONTENDER_CREDLIMIT][round] /
 				  ns[CONTENDER_FLOOR][round];
 		lock_ratio[round] = ns[CONTENDER_LOCK][round] /
 				    ns[CONTENDER_FLOOR][round];
+		hashed_ratio[round] = ns[CONTENDER_CREDLIMIT][round] /
+				      hashed_ns[round];
 	}
 
 	printf("| %u | %s |", set->keys->count, label);
 	for (int k = 0; k < CONTENDER_COUNT; k++)
 		printf(" %.1f |", median(ns[k], rounds));
-	printf(" %.2f | %.2f |\n", median(cl_ratio, rounds),
-	       median(lock_ratio, rounds));
+	printf(" %.1f |", median(hashed_ns, rounds));
+	printf(" %.2f | %.2f | %.2f |\n", median(cl_ratio, rounds),
+	       median(lock_ratio, rounds), median(hashed_ratio, rounds));
 	fflush(stdout);
 	return 0;
 }
@@ -183,11 +194,14 @@ int scenario_single(const struct bench_config *config)
 
 	printf("### One process\n\n"
 	       "Nanoseconds per decision, median of %u rounds of %zu "
-	       "decisions; ratios are medians of per-round ratios.\n\n",
+	       "decisions; ratios are medians of per-round ratios.  "
+	       "floor + hash: the floor with each slot chosen by a "
+	       "SipHash-1-3 of the key's text.\n\n",
 	       config->single_rounds, config->single_len);
 	printf("| keys | sequence | floor ns | credlimit ns | lock ns "
-	       "| credlimit / floor | lock / floor |\n"
-	       "|---:|---|---:|---:|---:|---:|---:|\n");
+	       "| floor + hash ns | credlimit / floor | lock / floor "
+	       "| credlimit / (floor + hash) |\n"
+	       "|---:|---|---:|---:|---:|---:|---:|---:|---:|\n");
 
 	for (int i = 0; i < KEY_COUNTS; i++)
 		if (measure_key_count(config, counts[i]) < 0)
