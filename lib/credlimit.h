@@ -221,7 +221,8 @@ struct credlimit_options {
 	 * 80% load in large tables; growth starts at 50%.  Default 4096. */
 	uint64_t initial_capacity;
 	/* Largest table the limiter may grow to, in slots; 0 means equal to
-	 * initial_capacity.  Default 0. */
+	 * initial_capacity.  Default 0.  A private limiter never grows: its
+	 * max capacity is its initial capacity, whatever this says. */
 	uint64_t max_capacity;
 	/* Numbers of policy 0, "default".  Default 60 requests per minute,
 	 * 60 credits, 0 initial credits. */
@@ -335,7 +336,8 @@ CREDLIMIT_API int credlimit_policy_validate(const struct credlimit_policy *p);
  * It lives in the shared-memory segment "/credlimit.NAME" and its table in
  * "/credlimit.NAME.gN", N being the table generation.  name NULL with
  * CREDLIMIT_OPEN_CREATE makes a private limiter: anonymous shared memory
- * that only this process and its later children see.
+ * that only this process and its later children see, and a table that
+ * keeps its initial capacity.
  *
  * options may be NULL for the defaults; with CREDLIMIT_OPEN_CREATE they
  * are validated even when the limiter exists and they go unused.  On
@@ -506,11 +508,16 @@ CREDLIMIT_API int credlimit_foreach(credlimit_t *cl, uint64_t now_ns,
 /*
  * Grows the table to `capacity` slots (0 doubles it) and waits until the
  * new table is current: the way to resize before a known peak.  A
- * migration already running is finished first.  Decisions of other
- * processes go on meanwhile.  Returns 0 (also when the table is already
- * that large), -ERANGE (above the limiter's maximum capacity), -EROFS,
- * -ENOSPC (no room in /dev/shm for the new table), -EPERM (the caller may
- * not create segments for the limiter's owner), or -EINVAL.
+ * migration already running is finished first; with capacity 0 that is
+ * all the call does, since that migration already grows the table.  A
+ * growth started here ignores the wait that decisions keep after a
+ * failed growth.  Decisions of other processes go on meanwhile.
+ *
+ * Returns 0 (also when the table is already that large), -ERANGE (above
+ * the limiter's maximum capacity), -EROFS, -ENOSPC (no room in /dev/shm
+ * for the new table), -ENOMEM (the new table is larger than the memory
+ * available), -EPERM (the caller may not create segments for the
+ * limiter's owner), or -EINVAL.
  */
 CREDLIMIT_API int credlimit_grow(credlimit_t *cl, uint64_t capacity);
 

@@ -182,33 +182,40 @@ static void after_decision(struct credlimit *cl, const struct cl_after *after,
 	capacity = after->capacity * 2;
 	if (capacity > cl->max_capacity)
 		capacity = cl->max_capacity;
-	cl_grow_start(cl, capacity);
+	cl_grow_start(cl, capacity, false);
 }
 
 /*
  * Makes room for a key that found none, in a table of `capacity` slots
  * that grows or may grow: starts growth, or helps the migration under
  * way, or waits while another process creates the new table.  Returns
- * CL_EREFRESH to try again, or -ENOSPC once a second has passed (the
- * full-table action then applies).  *deadline starts at 0.
+ * CL_EREFRESH to try again, or -ENOSPC (the full-table action then
+ * applies) when growth cannot start now or once a second has passed.
+ * *deadline starts at 0.
  */
 static int wait_for_room(struct credlimit *cl, uint64_t capacity,
 			 uint64_t now_ns, uint64_t *deadline, unsigned *round)
 {
 	uint64_t state = CMM_LOAD_SHARED(cl->ctl->migration_state);
 	uint64_t clock_ns = cl_monotonic_ns();
+	int err;
 
 	if (*deadline == 0)
 		*deadline = clock_ns + CL_OWNER_TIMEOUT_NS;
 	else if (clock_ns > *deadline)
 		return -ENOSPC;
 
-	if (state == 0)
-		cl_grow_start(cl, capacity * 2 < cl->max_capacity
-					  ? capacity * 2
-					  : cl->max_capacity);
-	else
+	if (state == 0) {
+		err = cl_grow_start(cl, capacity * 2 < cl->max_capacity
+						? capacity * 2
+						: cl->max_capacity,
+				    false);
+		/* Failed, or held off after failures: no room will come. */
+		if (err < 0 && err != -EBUSY)
+			return -ENOSPC;
+	} else {
 		cl_grow_step(cl, now_ns);
+	}
 	cl_backoff((*round)++);
 	return CL_EREFRESH;
 }

@@ -42,12 +42,14 @@ const char *credlimit_strerror(int error)
 		return "no room left (table full, all policy ids or window "
 		       "lengths used, or /dev/shm full)";
 	case -ERANGE:
-		return "value out of range for the policy";
+		return "value out of range (a policy's numbers, or a capacity "
+		       "above the limiter's max capacity)";
 	case -EBUSY:
 		return "another process kept the entry or lock busy for too "
 		       "long";
 	case -ENOMEM:
-		return "out of memory";
+		return "out of memory (or a new table larger than the memory "
+		       "available)";
 	case -EMFILE:
 	case -ENFILE:
 		return "too many open files";

@@ -58,6 +58,12 @@
 /* Smallest slice of the target's memory reserved at once, bytes. */
 #define CL_RESERVE_SLICE_MIN (UINT64_C(1) << 20)
 
+/* After a failed growth, decisions wait 1 s before they start another.
+ * Each failure in a row doubles the wait, up to this many seconds.  A
+ * growth that cannot succeed (no room, no permission) then costs one
+ * attempt and one log line per wait rather than one per insert. */
+#define CL_GROWTH_RETRY_MAX_S 64
+
 static __thread unsigned lock_attempts;
 
 /* Takes the migration lock without waiting.  Returns 0, 1 when taken over
@@ -147,26 +153,49 @@ static void enter_phase(struct credlimit *cl, uint64_t target, unsigned phase)
 	CMM_STORE_SHARED(cl->ctl->migration_state, make_state(phase, target));
 }
 
-/* Abandons a migration before any entry moved.  Caller holds the lock. */
+/* Seconds decisions wait before the next growth after `failures`
+ * failures in a row. */
+static uint64_t retry_delay_s(uint64_t failures)
+{
+	uint64_t delay = 1;
+
+	while (delay < CL_GROWTH_RETRY_MAX_S && --failures > 0)
+		delay *= 2;
+	return delay;
+}
+
+/* Abandons a migration before any entry moved, and makes decisions wait
+ * before they start the next one.  Caller holds the lock. */
 static void abandon(struct credlimit *cl, uint64_t target, int error)
 {
 	char name[CL_SHM_NAME_MAX + 1];
 	uint64_t capacity = CMM_LOAD_SHARED(cl->ctl->migration_target);
+	uint64_t failures = CMM_LOAD_SHARED(cl->ctl->growth_failures) + 1;
+	uint64_t delay = retry_delay_s(failures);
 
+	CMM_STORE_SHARED(cl->ctl->growth_failures, failures);
+	CMM_STORE_SHARED(cl->ctl->growth_retry_ns,
+			 cl_monotonic_ns() + delay * 1000000000);
 	CMM_STORE_SHARED(cl->ctl->migration_state, 0);
 	cl_shm_name(name, cl->name, target);
 	shm_unlink(name);
+
 	if (error == -EPERM)
 		cl_log(cl, CREDLIMIT_LOG_ERROR,
 		       "cannot grow limiter %s: a process of uid %u may not "
 		       "create segments owned by uid %u, the limiter's owner; "
-		       "the table keeps its size",
-		       cl->name, (unsigned)geteuid(), (unsigned)cl->owner);
+		       "the table keeps its size, and decisions try again in "
+		       "%" PRIu64 " s",
+		       cl->name, (unsigned)geteuid(), (unsigned)cl->owner,
+		       delay);
 	else
 		cl_log(cl, CREDLIMIT_LOG_ERROR,
 		       "cannot grow limiter %s to %" PRIu64 " slots "
-		       "(generation %" PRIu64 "): %s; the table keeps its size",
-		       cl->name, capacity, target, credlimit_strerror(error));
+		       "(generation %" PRIu64 ", %" PRIu64 " bytes): %s; the "
+		       "table keeps its size, and decisions try again in "
+		       "%" PRIu64 " s",
+		       cl->name, capacity, target, cl_table_size(capacity),
+		       credlimit_strerror(error), delay);
 }
 
 /* Creates the target segment and its header, then starts RESERVING.
@@ -213,7 +242,7 @@ static uint64_t current_capacity(struct credlimit *cl)
 	return capacity;
 }
 
-int cl_grow_start(struct credlimit *cl, uint64_t capacity)
+int cl_grow_start(struct credlimit *cl, uint64_t capacity, bool by_hand)
 {
 	uint64_t state, generation, have;
 	int err;
@@ -222,6 +251,10 @@ int cl_grow_start(struct credlimit *cl, uint64_t capacity)
 		return -EROFS;
 	if (cl->private_limiter)
 		return 0;
+	if (!by_hand &&
+	    cl_monotonic_ns() < CMM_LOAD_SHARED(cl->ctl->growth_retry_ns) &&
+	    CMM_LOAD_SHARED(cl->ctl->migration_state) == 0)
+		return -EAGAIN;
 
 	err = migration_trylock(cl, true);
 	if (err < 0)
@@ -486,6 +519,7 @@ static int finish_migration(struct credlimit *cl, uint64_t target)
 	cl_migration_point("unlinked");
 
 	CMM_STORE_SHARED(cl->ctl->migration_state, 0);
+	CMM_STORE_SHARED(cl->ctl->growth_failures, 0);
 	uatomic_inc(&cl->ctl->migrations_done);
 	migration_unlock(cl);
 	cl_migration_point("cleared");
@@ -631,6 +665,7 @@ static int grow_finish(struct credlimit *cl)
 
 int credlimit_grow(credlimit_t *cl, uint64_t capacity)
 {
+	bool was_migrating;
 	uint64_t have;
 	int err;
 
@@ -641,9 +676,14 @@ int credlimit_grow(credlimit_t *cl, uint64_t capacity)
 	if (capacity > cl->max_capacity)
 		return -ERANGE;
 
+	/* Doubling while a migration is under way (one left by a process
+	 * that died, say) means finishing that one: it already doubles. */
+	was_migrating = CMM_LOAD_SHARED(cl->ctl->migration_state) != 0;
 	err = grow_finish(cl);
 	if (err < 0)
 		return err;
+	if (capacity == 0 && was_migrating)
+		return 0;
 
 	have = current_capacity(cl);
 	if (capacity == 0)
@@ -654,7 +694,7 @@ int credlimit_grow(credlimit_t *cl, uint64_t capacity)
 		return 0;
 
 	for (;;) {
-		err = cl_grow_start(cl, capacity);
+		err = cl_grow_start(cl, capacity, true);
 		if (err == 0)
 			break;
 		if (err != -EBUSY)

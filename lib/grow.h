@@ -20,11 +20,12 @@ struct credlimit;
  * Starts a migration to a table of `capacity` slots (at least 8, at
  * most the limiter's maximum) unless one runs or the table already has
  * that many.  Also finishes the creation of a target that a dead process
- * started.  Returns 0, -EBUSY when another process holds the migration
- * lock, or an error creating the target segment (the migration is then
- * abandoned and may be started again).
+ * started.  A growth that failed holds off the next one for 1 to 64
+ * seconds, unless by_hand (credlimit_grow()).  Returns 0, -EAGAIN while
+ * held off, -EBUSY when another process holds the migration lock, or an
+ * error creating the target segment (the migration is then abandoned).
  */
-int cl_grow_start(struct credlimit *cl, uint64_t capacity);
+int cl_grow_start(struct credlimit *cl, uint64_t capacity, bool by_hand);
 
 /*
  * Does one piece of the running migration's work: reserves a slice of the

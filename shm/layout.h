@@ -126,7 +126,12 @@ struct cl_ctl {
 	uint64_t migrations_done;
 	uint64_t entries_moved;
 	uint64_t entries_dropped;
-	uint64_t reserved1[4];
+	/* Guarded by migration_pid: failed growths in a row, and the
+	 * CLOCK_MONOTONIC time (ns) before which decisions do not start
+	 * another one (credlimit_grow() does). */
+	uint64_t growth_failures;
+	uint64_t growth_retry_ns;
+	uint64_t reserved1[2];
 } __attribute__((aligned(CL_CACHE_LINE)));
 
 /*

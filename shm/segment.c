@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <urcu/arch.h>
@@ -86,6 +87,44 @@ static int map_fd(int fd, size_t size, bool rdonly, struct cl_mapping *map)
 	return 0;
 }
 
+/* Returns MemAvailable plus SwapFree from /proc/meminfo in bytes, or
+ * UINT64_MAX when the file cannot be read or lacks them. */
+static uint64_t memory_available(void)
+{
+	uint64_t available = 0, swap_free = 0;
+	unsigned found = 0;
+	char line[128];
+	FILE *f = fopen("/proc/meminfo", "re");
+
+	if (f == NULL)
+		return UINT64_MAX;
+	while (found < 2 && fgets(line, sizeof(line), f) != NULL) {
+		unsigned long long kib;
+
+		if (sscanf(line, "MemAvailable: %llu kB", &kib) == 1) {
+			available = kib * 1024;
+			found++;
+		} else if (sscanf(line, "SwapFree: %llu kB", &kib) == 1) {
+			swap_free = kib * 1024;
+			found++;
+		}
+	}
+	fclose(f);
+	return found == 2 ? available + swap_free : UINT64_MAX;
+}
+
+int cl_segment_room(uint64_t size)
+{
+	struct statvfs vfs;
+
+	if (statvfs("/dev/shm", &vfs) == 0 &&
+	    (uint64_t)vfs.f_bavail * vfs.f_frsize < size)
+		return -ENOSPC;
+	if (memory_available() < size)
+		return -ENOMEM;
+	return 0;
+}
+
 int cl_segment_create(const char *shm_name, size_t size, mode_t mode,
 		      uid_t owner, bool reserve, struct cl_mapping *map)
 {
@@ -93,6 +132,12 @@ int cl_segment_create(const char *shm_name, size_t size, mode_t mode,
 	int err;
 
 	memset(map, 0, sizeof(*map));
+
+	/* posix_fallocate() on a tmpfs larger than the memory left would
+	 * take that memory first and wake the OOM killer; fail at once. */
+	err = cl_segment_room(size);
+	if (err < 0)
+		return err;
 
 	fd = shm_open(shm_name, O_RDWR | O_CREAT | O_EXCL, mode & 0777);
 	if (fd < 0)

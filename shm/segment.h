@@ -38,12 +38,22 @@ struct cl_mapping {
  * zero bytes, reserves its memory when `reserve` (else the caller must,
  * with cl_segment_reserve(), before any process touches it), and maps it
  * read-write.  Returns 0, -EEXIST, -ENOSPC (not enough free space in
- * /dev/shm), -EPERM, or another negative errno value from shm_open(),
+ * /dev/shm), -ENOMEM (see cl_segment_room()), -EPERM, or another negative
+ * errno value from shm_open(),
  * fchmod(), fchown(), ftruncate(), posix_fallocate() and mmap().  On
  * failure nothing is left behind and *map is zeroed.
  */
 int cl_segment_create(const char *shm_name, size_t size, mode_t mode,
 		      uid_t owner, bool reserve, struct cl_mapping *map);
+
+/*
+ * Checks that a new segment of `size` bytes fits: in the free space of
+ * /dev/shm, and in the memory Linux reports available (MemAvailable plus
+ * free swap, where tmpfs pages live).  Returns 0, -ENOSPC or -ENOMEM.
+ * Other processes may take that room before the caller does: this only
+ * rejects what cannot fit now.
+ */
+int cl_segment_room(uint64_t size);
 
 /* Reserves the memory of bytes [offset, offset + length) of a segment.
  * Returns 0, -ENOSPC, or another negative errno value. */

@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -221,6 +222,8 @@ enum {
 	CHILD_THREAD_FAILED,
 	CHILD_FORK_FAILED,
 	CHILD_GRANDCHILD_FAILED,
+	CHILD_GROWTH_NOT_HELD_OFF,
+	CHILD_NO_NAMESPACE = 77,
 };
 
 static const char *child_code_name(int code)
@@ -246,6 +249,10 @@ static const char *child_code_name(int code)
 		return "fork failed";
 	case CHILD_GRANDCHILD_FAILED:
 		return "the grandchild failed";
+	case CHILD_GROWTH_NOT_HELD_OFF:
+		return "a failed growth was retried at once";
+	case CHILD_NO_NAMESPACE:
+		return "no mount namespace with a small /dev/shm";
 	default:
 		return "unknown code";
 	}
@@ -2087,6 +2094,186 @@ static void private_limiter_never_grows(void **state)
 	assert_int_equal(stats_of(f->cl).capacity, 64);
 }
 
+/*
+ * A migration left half done by a dead process, then credlimit_grow(0):
+ * finishing that migration is the doubling, so the table ends at twice
+ * its size, not four times.
+ */
+static void grow_doubling_finishes_stalled(void **state)
+{
+	struct fixture *f = *state;
+	struct cl_algo_state model[HALF_KEYS + 1];
+	struct credlimit_stats stats;
+	char new_key[32];
+
+	half_done_migration(f, model, new_key);
+	assert_true(stats_of(f->cl).migrating);
+
+	assert_int_equal(credlimit_grow(f->cl, 0), 0);
+	stats = stats_of(f->cl);
+	assert_false(stats.migrating);
+	assert_int_equal(stats.capacity, 2048);
+	assert_int_equal(stats.generation, 2);
+	assert_filled(f->cl, "list", HALF_KEYS, model);
+	assert_check_clean(f->cl);
+
+	/* With no migration under way, 0 doubles again. */
+	assert_int_equal(credlimit_grow(f->cl, 0), 0);
+	assert_int_equal(stats_of(f->cl).capacity, 4096);
+}
+
+/*
+ * While decisions are held off after failed growths, an insert that finds
+ * the table full gets the full-table action at once and starts nothing;
+ * credlimit_grow() ignores the hold, and its success clears the count.
+ */
+static void failed_growth_holds_off(void **state)
+{
+	struct fixture *f = *state;
+	struct credlimit_policy p = policy_of(FILL_R, FILL_C, FILL_I);
+	credlimit_t *cl = fixture_open(f, &p, 64, 1024);
+	struct credlimit_stats stats;
+	uint32_t full = 0;
+
+	CMM_STORE_SHARED(cl->ctl->growth_failures, 3);
+	CMM_STORE_SHARED(cl->ctl->growth_retry_ns, UINT64_MAX / 2);
+
+	for (uint32_t i = 0; i < 100; i++) {
+		struct credlimit_result r;
+		char key[32];
+		int len = fill_key(key, "held", i);
+
+		assert_int_equal(credlimit_acquire_at(cl, key, (size_t)len, 1,
+						      T_FILL, &r),
+				 0);
+		if (r.flags & CREDLIMIT_RESULT_FULL)
+			full++;
+	}
+	stats = stats_of(cl);
+	assert_false(stats.migrating);
+	assert_int_equal(stats.generation, 1);
+	assert_int_equal(stats.capacity, 64);
+	assert_int_equal(stats.entries + full, 100);
+	assert_int_equal(stats.full_events, full);
+	assert_true(full > 0);
+	assert_segments(f->name, 1);
+
+	assert_int_equal(credlimit_grow(cl, 128), 0);
+	assert_int_equal(stats_of(cl).capacity, 128);
+	assert_int_equal(CMM_LOAD_SHARED(cl->ctl->growth_failures), 0);
+}
+
+/* Counts log messages about a growth that could not happen. */
+static void count_growth_failure(void *context, int level,
+				 const char *message)
+{
+	unsigned *count = context;
+
+	if (strstr(message, "cannot grow limiter") != NULL)
+		(*count)++;
+}
+
+static uint64_t monotonic_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec;
+}
+
+/*
+ * In a private mount namespace whose /dev/shm is a 1 MiB tmpfs: a table
+ * of 8,192 slots (516 KiB) fits, its doubling does not.  Inserting past
+ * half load starts growth, which fails for lack of room; later inserts
+ * must not try again until the hold ends, so the failure is logged about
+ * once per second of the run rather than once per insert.
+ */
+static int growth_without_room(void *arg, int index)
+{
+	const char *name = arg;
+	struct credlimit_options o = unit_options(FILL_R, SEC, FILL_C,
+						  FILL_I, 8192);
+	unsigned failures_logged = 0;
+	uint64_t started, elapsed_s;
+	credlimit_t *cl;
+	uint32_t full = 0;
+
+	if (unshare(CLONE_NEWNS) != 0 ||
+	    mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+	    mount("tmpfs", "/dev/shm", "tmpfs", 0, "size=1m") != 0)
+		return CHILD_NO_NAMESPACE;
+
+	o.max_capacity = 65536;
+	o.log = count_growth_failure;
+	o.log_context = &failures_logged;
+	if (credlimit_open(name, CREDLIMIT_OPEN_CREATE, &o, &cl) != 0)
+		return CHILD_SETUP_FAILED;
+
+	started = monotonic_s();
+	for (uint32_t i = 0; i < 8192; i++) {
+		struct credlimit_result r;
+		char key[32];
+		int len = fill_key(key, "room", i);
+
+		if (credlimit_acquire_at(cl, key, (size_t)len, 1, T_FILL,
+					 &r) != 0)
+			return CHILD_DECIDE_FAILED;
+		if (r.flags & CREDLIMIT_RESULT_FULL)
+			full++;
+	}
+	elapsed_s = monotonic_s() - started;
+
+	if (full == 0 || CMM_LOAD_SHARED(cl->ctl->growth_failures) == 0 ||
+	    CMM_LOAD_SHARED(cl->ctl->generation) != 1)
+		return CHILD_WRONG_RESULT;
+	if (failures_logged == 0 || failures_logged > 2 + elapsed_s)
+		return CHILD_GROWTH_NOT_HELD_OFF;
+
+	/* By hand, the same growth fails at once with the same cause. */
+	if (credlimit_grow(cl, 16384) != -ENOSPC)
+		return CHILD_GROW_FAILED;
+	if (access("/dev/shm/credlimit.growth-room.g2", F_OK) == 0)
+		return CHILD_WRONG_RESULT;
+	credlimit_close(cl);
+	return 0;
+}
+
+static void growth_without_room_held_off(void **state)
+{
+	struct fixture *f = *state;
+	static char name[] = "growth-room";
+	int status;
+
+	if (geteuid() != 0)
+		skip();
+	status = reap(f, spawn(f, growth_without_room, name, 0));
+	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status) == CHILD_NO_NAMESPACE)
+		skip();
+	if (WEXITSTATUS(status) != 0)
+		fail_msg("child: %s", child_code_name(WEXITSTATUS(status)));
+}
+
+/*
+ * Growing to a table larger than /dev/shm (or the memory) can hold fails
+ * before any of its memory is reserved: reserving it would fill /dev/shm
+ * and wake the OOM killer first.
+ */
+static void grow_beyond_memory_fails_fast(void **state)
+{
+	struct fixture *f = *state;
+	struct credlimit_policy p = policy_of(FILL_R, FILL_C, FILL_I);
+	credlimit_t *cl = fixture_open(f, &p, 8, CL_CAPACITY_MAX);
+	int err = credlimit_grow(cl, CL_CAPACITY_MAX);
+
+	if (err != -ENOSPC && err != -ENOMEM)
+		fail_msg("credlimit_grow to 2^32 slots returned %d (%s)", err,
+			 credlimit_strerror(err));
+	assert_false(stats_of(cl).migrating);
+	assert_int_equal(stats_of(cl).capacity, 8);
+	assert_segments(f->name, 1);
+}
+
 static void grow_argument_errors(void **state)
 {
 	struct fixture *f = *state;
@@ -2549,6 +2736,10 @@ int main(void)
 	struct CMUnitTest tests[] = {
 		GROWTH_TEST(hook_points_of_one_migration),
 		GROWTH_TEST(grow_argument_errors),
+		GROWTH_TEST(grow_doubling_finishes_stalled),
+		GROWTH_TEST(failed_growth_holds_off),
+		GROWTH_TEST(growth_without_room_held_off),
+		GROWTH_TEST(grow_beyond_memory_fails_fast),
 		GROWTH_TEST(growth_stops_at_max),
 		GROWTH_TEST(growth_stops_at_max_allowing),
 		GROWTH_TEST(private_limiter_never_grows),

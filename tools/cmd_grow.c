@@ -62,6 +62,14 @@ static int report_grow_error(const char *name, uint64_t requested,
 			    name, target);
 		return EXIT_FAILED;
 
+	case -ENOMEM:
+		print_error("cannot grow limiter \"%s\" to %" PRIu64 " slots: "
+			    "the new table, 64 bytes per slot, is larger than "
+			    "the memory available; free memory, or grow to a "
+			    "smaller --capacity",
+			    name, target);
+		return EXIT_FAILED;
+
 	case -EPERM:
 		owner = getpwuid(st->owner);
 		print_error("cannot grow limiter \"%s\": its new table segment "

@@ -179,6 +179,23 @@ expect_out "already has 4096 slots (generation 1), at least the 8 requested; not
 expect_segments "$FIXED" 1 "limiter without max capacity"
 expect_run 0 "destroy without max capacity" destroy "$FIXED"
 
+# A table of 2^32 slots (256 GiB) fits in no test machine's /dev/shm or
+# memory: it is refused before any of it is reserved.
+expect_run 0 "create with a max of 2^32" create "$FIXED" --capacity 8 \
+	--max-capacity 4294967296
+expect_run 1 "grow beyond the memory" grow "$FIXED" --capacity 4294967296
+case $err in
+*"not enough free space in /dev/shm"* | *"larger than the memory available"*)
+	pass "grow beyond the memory: the error names the cause" ;;
+*)
+	fail "grow beyond the memory: unexpected error: $err" ;;
+esac
+expect_segments "$FIXED" 1 "grow beyond the memory"
+expect_run 0 "stats after grow beyond the memory" stats "$FIXED" --json
+expect_json 'd["capacity"]' 8 "stats after grow beyond the memory"
+expect_json 'd["migrating"]' false "stats after grow beyond the memory"
+expect_run 0 "destroy after grow beyond the memory" destroy "$FIXED"
+
 expect_run 3 "grow of a missing limiter" grow "$PREFIX-missing"
 expect_err "limiter \"$PREFIX-missing\" not found" "grow of a missing limiter"
 
