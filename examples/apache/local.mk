@@ -13,7 +13,9 @@ MCL_SOURCES = \
 EXTRA_DIST += \
 	$(MCL_SOURCES) \
 	examples/apache/credlimit.load \
-	examples/apache/credlimit.conf
+	examples/apache/credlimit.conf \
+	tests/apache/mod_credlimit.sh \
+	tests/apache/httpd.conf.in
 
 if HAVE_APXS
 apachemod_LTLIBRARIES = examples/apache/mod_credlimit.la
@@ -22,5 +24,15 @@ examples_apache_mod_credlimit_la_CPPFLAGS = $(AM_CPPFLAGS) $(APXS_CPPFLAGS)
 examples_apache_mod_credlimit_la_LDFLAGS = $(AM_LDFLAGS) -module \
 	-avoid-version -shared
 examples_apache_mod_credlimit_la_LIBADD = libcredlimit.la
+
+# End-to-end test: httpd with the prefork MPM, driven by curl and ab.
+TESTS += tests/apache/mod_credlimit.sh
 endif
 
+AM_TESTS_ENVIRONMENT += \
+	APACHE_HTTPD='$(APACHE_HTTPD)'; export APACHE_HTTPD; \
+	APACHE_LIBEXECDIR='$(APACHE_LIBEXECDIR)'; export APACHE_LIBEXECDIR; \
+	MOD_CREDLIMIT=$(abs_top_builddir)/examples/apache/.libs/mod_credlimit.so; \
+	export MOD_CREDLIMIT; \
+	LIBCREDLIMIT_DIR=$(abs_top_builddir)/.libs; export LIBCREDLIMIT_DIR; \
+	CREDLIMIT_SANITIZERS='$(SANITIZER_CFLAGS)'; export CREDLIMIT_SANITIZERS;
