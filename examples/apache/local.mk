@@ -12,6 +12,7 @@ MCL_SOURCES = \
 
 EXTRA_DIST += \
 	$(MCL_SOURCES) \
+	examples/apache/README.md \
 	examples/apache/credlimit.load \
 	examples/apache/credlimit.conf \
 	tests/apache/mod_credlimit.sh \
