@@ -7,7 +7,9 @@
 # configure --enable-sanitizers), so that a memory error that happens to
 # pass in the first run fails in the second.  Each run covers the cmocka
 # unit tests, the limitctl end-to-end tests and the example server's
-# end-to-end test.  On failure it prints the logs of the tests that failed.
+# end-to-end test.  The Apache module's test runs in the first pass only:
+# httpd cannot load a module built with the sanitizers.  On failure it
+# prints the logs of the tests that failed.
 set -eu
 
 srcdir=$(cd "$(dirname "$0")/.." && pwd)

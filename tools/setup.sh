@@ -2,7 +2,8 @@
 # setup.sh - install what credlimit needs and build it
 #
 # Installs the Debian packages the build, the tests and the demo use
-# (through sudo when not run as root), generates the autotools files,
+# (through sudo when not run as root; apache2 without starting its
+# service), generates the autotools files,
 # configures in the directory build/ under the source tree and builds.
 # Safe to run again: it installs only missing packages and rebuilds only
 # what changed.
@@ -15,7 +16,7 @@ srcdir=$(cd "$(dirname "$0")/.." && pwd)
 build_dir=${BUILD_DIR:-$srcdir/build}
 
 packages="gcc libc6-dev make autoconf automake libtool pkgconf liburcu-dev
-libcmocka-dev curl apache2-utils procps python3 util-linux"
+libcmocka-dev curl apache2-utils procps python3 util-linux apache2 apache2-dev"
 
 if [ "$(id -u)" -eq 0 ]; then
 	sudo=
@@ -38,11 +39,30 @@ done
 if [ -n "$missing" ]; then
 	echo "setup.sh: installing Debian packages:$missing"
 	export DEBIAN_FRONTEND=noninteractive
+	# Installing apache2 starts its system service unless policy-rc.d
+	# forbids it (exit status 101, the Debian policy for chroots and
+	# build machines).  The tests run their own httpd on their own port
+	# and need no service on port 80, so forbid starts while installing,
+	# unless the machine already has a policy of its own.
+	policy=/usr/sbin/policy-rc.d
+	added_policy=
+	if [ ! -e "$policy" ]; then
+		printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+		$sudo chmod 755 "$policy"
+		added_policy=yes
+	fi
 	# A stale package list makes the first attempt fail; refresh it then.
 	# shellcheck disable=SC2086
 	if ! $sudo apt-get install -y --no-install-recommends $missing; then
 		$sudo apt-get update
-		$sudo apt-get install -y --no-install-recommends $missing
+		$sudo apt-get install -y --no-install-recommends $missing || install_failed=yes
+	fi
+	if [ -n "$added_policy" ]; then
+		$sudo rm -f "$policy"
+	fi
+	if [ -n "${install_failed:-}" ]; then
+		echo "setup.sh: apt-get install failed for:$missing" >&2
+		exit 1
 	fi
 fi
 
