@@ -232,8 +232,10 @@ struct credlimit_options {
 	mode_t mode;
 	/* enum credlimit_full_action.  Default CREDLIMIT_FULL_DENY. */
 	int full_action;
-	/* User that an existing segment must belong to; (uid_t)-1, the
-	 * default, means the effective user id. */
+	/* User that an existing segment must belong to, and that the
+	 * segments this call creates are given to (only root may give them
+	 * to another user); (uid_t)-1, the default, means the effective user
+	 * id. */
 	uid_t owner;
 	credlimit_log_fn log; /* NULL: no logging */
 	void *log_context;
@@ -347,7 +349,8 @@ CREDLIMIT_API int credlimit_policy_validate(const struct credlimit_policy *p);
  *
  * Errors: -EINVAL (bad name, flags or options), -ENAMETOOLONG, -ENOENT (no
  * such limiter and no CREATE), -EEXIST (EXCL and it exists), -EACCES
- * (segment permissions), -EPERM (segment owned by another user), -EPROTO
+ * (segment permissions), -EPERM (segment owned by another user, or a
+ * creation for another user by a process that may not chown), -EPROTO
  * (not a credlimit segment, or never initialized), -EPROTONOSUPPORT (other
  * layout version), -EMSGSIZE (size does not match the header), -ENODATA
  * (segment truncated), -EBADMSG (corrupt header, or the table segment of

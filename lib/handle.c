@@ -252,6 +252,7 @@ static int create_named(struct credlimit *cl, const struct credlimit_options *o)
 	char table_name[CL_SHM_NAME_MAX + 1];
 	struct cl_mapping ctl_map, table_map;
 	struct cl_table_map table;
+	uid_t owner = o->owner == (uid_t)-1 ? geteuid() : o->owner;
 	uint64_t initial, max;
 	int err;
 
@@ -262,8 +263,8 @@ static int create_named(struct credlimit *cl, const struct credlimit_options *o)
 	cl_shm_name(ctl_name, cl->name, 0);
 	cl_shm_name(table_name, cl->name, 1);
 
-	err = cl_segment_create(ctl_name, CL_CTL_SIZE, o->mode, geteuid(),
-				true, &ctl_map);
+	err = cl_segment_create(ctl_name, CL_CTL_SIZE, o->mode, owner, true,
+				&ctl_map);
 	if (err < 0)
 		return err;
 	err = ctl_init(ctl_map.addr, initial, max, o);
@@ -274,12 +275,12 @@ static int create_named(struct credlimit *cl, const struct credlimit_options *o)
 	 * did not finish would make the exclusive create fail: remove it
 	 * once (only our own user's segment can be removed). */
 	err = cl_segment_create(table_name, cl_table_size(initial), o->mode,
-				geteuid(), true, &table_map);
+				owner, true, &table_map);
 	if (err == -EEXIST && shm_unlink(table_name) == 0) {
 		cl_log(cl, CREDLIMIT_LOG_WARNING,
 		       "removed stale table segment %s", table_name);
 		err = cl_segment_create(table_name, cl_table_size(initial),
-					o->mode, geteuid(), true, &table_map);
+					o->mode, owner, true, &table_map);
 	}
 	if (err < 0)
 		goto fail_remove_ctl;
@@ -295,7 +296,7 @@ static int create_named(struct credlimit *cl, const struct credlimit_options *o)
 	ctl_publish(ctl_map.addr);
 
 	cl->created = true;
-	cl->owner = geteuid();
+	cl->owner = owner;
 	cl->mode = o->mode & 0777;
 	bind_ctl(cl, &ctl_map);
 	return 0;

@@ -495,6 +495,42 @@ static void open_chosen_mode(void **ctx)
 	assert_int_equal(stats_of(f->other).mode, 0666);
 }
 
+/*
+ * Root creates a limiter for another user, as a server's parent process
+ * does for its workers: both segments belong to that user, and a growth
+ * root starts later keeps that owner.
+ */
+static void open_creates_for_owner(void **ctx)
+{
+	struct named_fixture *f = *ctx;
+	struct credlimit_options o = unit_options(3, SEC, 0, 0, 64);
+	const uid_t nobody = 65534;
+	char path[300];
+	struct stat st;
+
+	if (geteuid() != 0)
+		skip();
+	o.owner = nobody;
+	o.max_capacity = 128;
+	o.mode = 0600;
+	assert_int_equal(credlimit_open(f->name, CREDLIMIT_OPEN_CREATE, &o,
+					&f->cl),
+			 0);
+
+	assert_int_equal(stat(segment_path(path, f->name, ""), &st), 0);
+	assert_int_equal(st.st_uid, nobody);
+	assert_int_equal(stat(segment_path(path, f->name, ".g1"), &st), 0);
+	assert_int_equal(st.st_uid, nobody);
+	assert_int_equal(stats_of(f->cl).owner, nobody);
+
+	assert_int_equal(credlimit_grow(f->cl, 128), 0);
+	assert_int_equal(stat(segment_path(path, f->name, ".g2"), &st), 0);
+	assert_int_equal(st.st_uid, nobody);
+
+	/* Without the owner option, root may not attach to it. */
+	assert_int_equal(credlimit_open(f->name, 0, NULL, &f->other), -EPERM);
+}
+
 static void open_chosen_mode_0640(void **ctx)
 {
 	struct named_fixture *f = *ctx;
@@ -1657,6 +1693,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(open_excl_then_attach,
 						named_setup, named_teardown),
 		cmocka_unit_test_setup_teardown(open_rejects_other_owner,
+						named_setup, named_teardown),
+		cmocka_unit_test_setup_teardown(open_creates_for_owner,
 						named_setup, named_teardown),
 		cmocka_unit_test_setup_teardown(open_default_mode, named_setup,
 						named_teardown),
