@@ -222,7 +222,7 @@ struct credlimit_options {
 	uint64_t initial_capacity;
 	/* Largest table the limiter may grow to, in slots; 0 means equal to
 	 * initial_capacity.  Default 0.  A private limiter never grows: its
-	 * max capacity is its initial capacity, whatever this says. */
+	 * max capacity is its initial capacity, whatever this field is. */
 	uint64_t max_capacity;
 	/* Numbers of policy 0, "default".  Default 60 requests per minute,
 	 * 60 credits, 0 initial credits. */
@@ -232,9 +232,9 @@ struct credlimit_options {
 	mode_t mode;
 	/* enum credlimit_full_action.  Default CREDLIMIT_FULL_DENY. */
 	int full_action;
-	/* User that an existing segment must belong to, and that the
-	 * segments this call creates are given to (only root may give them
-	 * to another user); (uid_t)-1, the default, means the effective user
+	/* User that an existing segment must belong to.  Segments this
+	 * call creates are given to that user, which only root may do for
+	 * another user.  (uid_t)-1, the default, means the effective user
 	 * id. */
 	uid_t owner;
 	credlimit_log_fn log; /* NULL: no logging */
