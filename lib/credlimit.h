@@ -519,8 +519,8 @@ CREDLIMIT_API int credlimit_foreach(credlimit_t *cl, uint64_t now_ns,
  * Returns 0 (also when the table is already that large), -ERANGE (above
  * the limiter's maximum capacity), -EROFS, -ENOSPC (no room in /dev/shm
  * for the new table), -ENOMEM (the new table is larger than the memory
- * available), -EPERM (the caller may not create segments for the
- * limiter's owner), or -EINVAL.
+ * available), -EPERM (the caller may not create segments with the
+ * owner and group of the limiter), or -EINVAL.
  */
 CREDLIMIT_API int credlimit_grow(credlimit_t *cl, uint64_t capacity);
 

@@ -183,11 +183,11 @@ static void abandon(struct credlimit *cl, uint64_t target, int error)
 	if (error == -EPERM)
 		cl_log(cl, CREDLIMIT_LOG_ERROR,
 		       "cannot grow limiter %s: a process of uid %u may not "
-		       "create segments owned by uid %u, the limiter's owner; "
-		       "the table keeps its size, and decisions try again in "
-		       "%" PRIu64 " s",
+		       "create segments owned by uid %u and group %u, the "
+		       "limiter's; the table keeps its size, and decisions "
+		       "try again in %" PRIu64 " s",
 		       cl->name, (unsigned)geteuid(), (unsigned)cl->owner,
-		       delay);
+		       (unsigned)cl->group, delay);
 	else
 		cl_log(cl, CREDLIMIT_LOG_ERROR,
 		       "cannot grow limiter %s to %" PRIu64 " slots "
@@ -217,7 +217,7 @@ static int finish_creating(struct credlimit *cl, uint64_t state)
 	cl_shm_name(name, cl->name, target);
 	shm_unlink(name);
 	err = cl_segment_create(name, cl_table_size(capacity), cl->mode,
-				cl->owner, false, &map);
+				cl->owner, cl->group, false, &map);
 	cl_migration_point("created");
 	if (err < 0) {
 		abandon(cl, target, err);

@@ -231,6 +231,7 @@ static int create_private(struct credlimit *cl,
 	cl->private_limiter = true;
 	cl->created = true;
 	cl->owner = geteuid();
+	cl->group = getegid();
 	cl->mode = 0600;
 	bind_ctl(cl, &ctl_map);
 	cl_table_bind(&table, &table_map);
@@ -263,8 +264,8 @@ static int create_named(struct credlimit *cl, const struct credlimit_options *o)
 	cl_shm_name(ctl_name, cl->name, 0);
 	cl_shm_name(table_name, cl->name, 1);
 
-	err = cl_segment_create(ctl_name, CL_CTL_SIZE, o->mode, owner, true,
-				&ctl_map);
+	err = cl_segment_create(ctl_name, CL_CTL_SIZE, o->mode, owner,
+				(gid_t)-1, true, &ctl_map);
 	if (err < 0)
 		return err;
 	err = ctl_init(ctl_map.addr, initial, max, o);
@@ -275,12 +276,13 @@ static int create_named(struct credlimit *cl, const struct credlimit_options *o)
 	 * did not finish would make the exclusive create fail: remove it
 	 * once (only our own user's segment can be removed). */
 	err = cl_segment_create(table_name, cl_table_size(initial), o->mode,
-				owner, true, &table_map);
+				owner, (gid_t)-1, true, &table_map);
 	if (err == -EEXIST && shm_unlink(table_name) == 0) {
 		cl_log(cl, CREDLIMIT_LOG_WARNING,
 		       "removed stale table segment %s", table_name);
 		err = cl_segment_create(table_name, cl_table_size(initial),
-					o->mode, owner, true, &table_map);
+					o->mode, owner, (gid_t)-1, true,
+					&table_map);
 	}
 	if (err < 0)
 		goto fail_remove_ctl;
@@ -297,6 +299,7 @@ static int create_named(struct credlimit *cl, const struct credlimit_options *o)
 
 	cl->created = true;
 	cl->owner = owner;
+	cl->group = getegid();
 	cl->mode = o->mode & 0777;
 	bind_ctl(cl, &ctl_map);
 	return 0;
@@ -331,7 +334,7 @@ static int attach_ctl(struct credlimit *cl, uid_t owner, bool any_owner,
 		 * its creator) fails here, a truncated one in validation. */
 		err = cl_segment_attach(ctl_name, cl->rdonly, owner, any_owner,
 					1, CL_CTL_MAP_MAX, map, &cl->owner,
-					&cl->mode);
+					&cl->group, &cl->mode);
 		if (err == 0) {
 			const struct cl_ctl *ctl = map->addr;
 

@@ -38,6 +38,7 @@ struct credlimit {
 	uint64_t max_capacity; /* slots */
 	int full_action;
 	uid_t owner;  /* owner of the control segment */
+	gid_t group;  /* its group, which new table segments get too */
 	mode_t mode;  /* its permission bits */
 
 	/* Mapped table generations, RCU-protected (lib/view.c). */

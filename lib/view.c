@@ -61,6 +61,7 @@ int cl_view_map_generation(struct credlimit *cl, uint64_t generation,
 	struct cl_mapping map;
 	const char *why = "cannot open or map the table segment";
 	uid_t uid;
+	gid_t gid;
 	mode_t mode;
 	int err;
 
@@ -71,7 +72,7 @@ int cl_view_map_generation(struct credlimit *cl, uint64_t generation,
 	err = cl_segment_attach(name, cl->rdonly, cl->owner, false,
 				CL_TABLE_HEADER_SIZE,
 				cl_table_size(cl->max_capacity), &map, &uid,
-				&mode);
+				&gid, &mode);
 	if (err == 0) {
 		err = cl_table_validate(map.addr, map.size, cl->ctl, generation,
 					&why);

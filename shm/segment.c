@@ -126,8 +126,13 @@ int cl_segment_room(uint64_t size)
 }
 
 int cl_segment_create(const char *shm_name, size_t size, mode_t mode,
-		      uid_t owner, bool reserve, struct cl_mapping *map)
+		      uid_t owner, gid_t group, bool reserve,
+		      struct cl_mapping *map)
 {
+	uid_t new_owner = owner != geteuid() ? owner : (uid_t)-1;
+	gid_t new_group = group != (gid_t)-1 && group != getegid()
+				  ? group
+				  : (gid_t)-1;
 	int fd;
 	int err;
 
@@ -146,7 +151,8 @@ int cl_segment_create(const char *shm_name, size_t size, mode_t mode,
 	/* shm_open() applies the umask; the caller asked for exact bits. */
 	if (fchmod(fd, mode & 0777) != 0)
 		goto fail_unlink;
-	if (owner != geteuid() && fchown(fd, owner, (gid_t)-1) != 0)
+	if ((new_owner != (uid_t)-1 || new_group != (gid_t)-1) &&
+	    fchown(fd, new_owner, new_group) != 0)
 		goto fail_unlink;
 	if (ftruncate(fd, (off_t)size) != 0)
 		goto fail_unlink;
@@ -205,7 +211,8 @@ int cl_segment_create_anonymous(size_t size, struct cl_mapping *map)
 
 int cl_segment_attach(const char *shm_name, bool rdonly, uid_t owner,
 		      bool any_owner, size_t min_size, size_t max_size,
-		      struct cl_mapping *map, uid_t *st_uid, mode_t *st_mode)
+		      struct cl_mapping *map, uid_t *st_uid, gid_t *st_gid,
+		      mode_t *st_mode)
 {
 	struct stat st;
 	int fd;
@@ -243,6 +250,7 @@ int cl_segment_attach(const char *shm_name, bool rdonly, uid_t owner,
 	err = map_fd(fd, (size_t)st.st_size, rdonly, map);
 	if (err == 0) {
 		*st_uid = st.st_uid;
+		*st_gid = st.st_gid;
 		*st_mode = st.st_mode & 07777;
 	}
 

@@ -34,17 +34,21 @@ struct cl_mapping {
 
 /*
  * Creates segment shm_name exclusively with exactly `mode` permissions,
- * owned by `owner` (only root may give it to another user) and `size`
- * zero bytes, reserves its memory when `reserve` (else the caller must,
- * with cl_segment_reserve(), before any process touches it), and maps it
- * read-write.  Returns 0, -EEXIST, -ENOSPC (not enough free space in
- * /dev/shm), -ENOMEM (see cl_segment_room()), -EPERM, or another negative
- * errno value from shm_open(),
- * fchmod(), fchown(), ftruncate(), posix_fallocate() and mmap().  On
- * failure nothing is left behind and *map is zeroed.
+ * owned by `owner` (only root may give it to another user), in `group`
+ * ((gid_t)-1: the creator's; only root or a member may choose another),
+ * with `size` zero bytes.  Reserves its memory when `reserve` (else the
+ * caller must, with cl_segment_reserve(), before any process touches
+ * it), and maps it read-write.
+ *
+ * Returns 0, -EEXIST, -ENOSPC (not enough free space in /dev/shm),
+ * -ENOMEM (see cl_segment_room()), -EPERM, or another negative errno
+ * value from shm_open(), fchmod(), fchown(), ftruncate(),
+ * posix_fallocate() and mmap().  On failure nothing is left behind and
+ * *map is zeroed.
  */
 int cl_segment_create(const char *shm_name, size_t size, mode_t mode,
-		      uid_t owner, bool reserve, struct cl_mapping *map);
+		      uid_t owner, gid_t group, bool reserve,
+		      struct cl_mapping *map);
 
 /*
  * Checks that a new segment of `size` bytes fits: in the free space of
@@ -64,14 +68,16 @@ int cl_segment_create_anonymous(size_t size, struct cl_mapping *map);
 
 /*
  * Opens an existing segment and maps all of it.  The owner must be `owner`
- * unless any_owner.  Returns 0 with *map, *st_uid and *st_mode set, or
+ * unless any_owner.  Returns 0 with *map, *st_uid, *st_gid and *st_mode
+ * set, or
  * -ENOENT, -EACCES, -EPERM (other owner), -ENODATA (smaller than
  * min_size), -EMSGSIZE (larger than max_size), or an errno of shm_open(),
  * fstat() or mmap().  On failure *map is zeroed.
  */
 int cl_segment_attach(const char *shm_name, bool rdonly, uid_t owner,
 		      bool any_owner, size_t min_size, size_t max_size,
-		      struct cl_mapping *map, uid_t *st_uid, mode_t *st_mode);
+		      struct cl_mapping *map, uid_t *st_uid, gid_t *st_gid,
+		      mode_t *st_mode);
 
 /* Unmaps a mapping made by the functions above; a zeroed one is fine. */
 void cl_segment_unmap(struct cl_mapping *map);

@@ -531,6 +531,43 @@ static void open_creates_for_owner(void **ctx)
 	assert_int_equal(credlimit_open(f->name, 0, NULL, &f->other), -EPERM);
 }
 
+/*
+ * New table generations take the group of the control segment, so that a
+ * growth started by root keeps a zone readable by its group (a server's
+ * workers, or operators in that group).
+ */
+static void grow_keeps_group(void **ctx)
+{
+	struct named_fixture *f = *ctx;
+	struct credlimit_options o = unit_options(3, SEC, 0, 0, 64);
+	const uid_t nobody = 65534;
+	const gid_t group = 65534;
+	char path[300];
+	struct stat st;
+
+	if (geteuid() != 0)
+		skip();
+	o.owner = nobody;
+	o.max_capacity = 128;
+	o.mode = 0660;
+	assert_int_equal(credlimit_open(f->name, CREDLIMIT_OPEN_CREATE, &o,
+					&f->cl),
+			 0);
+	assert_int_equal(chown(segment_path(path, f->name, ""), nobody, group),
+			 0);
+	assert_int_equal(chown(segment_path(path, f->name, ".g1"), nobody,
+			       group),
+			 0);
+
+	/* A handle opened now reads the group from the control segment. */
+	assert_int_equal(credlimit_open(f->name, 0, &o, &f->other), 0);
+	assert_int_equal(credlimit_grow(f->other, 128), 0);
+	assert_int_equal(stat(segment_path(path, f->name, ".g2"), &st), 0);
+	assert_int_equal(st.st_uid, nobody);
+	assert_int_equal(st.st_gid, group);
+	assert_int_equal(st.st_mode & 07777, 0660);
+}
+
 static void open_chosen_mode_0640(void **ctx)
 {
 	struct named_fixture *f = *ctx;
@@ -1696,6 +1733,8 @@ int main(void)
 						named_setup, named_teardown),
 		cmocka_unit_test_setup_teardown(open_creates_for_owner,
 						named_setup, named_teardown),
+		cmocka_unit_test_setup_teardown(grow_keeps_group, named_setup,
+						named_teardown),
 		cmocka_unit_test_setup_teardown(open_default_mode, named_setup,
 						named_teardown),
 		cmocka_unit_test_setup_teardown(open_chosen_mode, named_setup,
