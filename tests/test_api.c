@@ -495,6 +495,26 @@ static void open_chosen_mode(void **ctx)
 	assert_int_equal(stats_of(f->other).mode, 0666);
 }
 
+#define NOBODY 65534
+
+/* As root, creates the fixture's limiter of 64 slots (growing to 128)
+ * for user nobody with `mode`; skips the test when not root. */
+static struct credlimit_options create_for_nobody(struct named_fixture *f,
+						  mode_t mode)
+{
+	struct credlimit_options o = unit_options(3, SEC, 0, 0, 64);
+
+	if (geteuid() != 0)
+		skip();
+	o.owner = NOBODY;
+	o.max_capacity = 128;
+	o.mode = mode;
+	assert_int_equal(credlimit_open(f->name, CREDLIMIT_OPEN_CREATE, &o,
+					&f->cl),
+			 0);
+	return o;
+}
+
 /*
  * Root creates a limiter for another user, as a server's parent process
  * does for its workers: both segments belong to that user, and a growth
@@ -503,19 +523,11 @@ static void open_chosen_mode(void **ctx)
 static void open_creates_for_owner(void **ctx)
 {
 	struct named_fixture *f = *ctx;
-	struct credlimit_options o = unit_options(3, SEC, 0, 0, 64);
-	const uid_t nobody = 65534;
+	const uid_t nobody = NOBODY;
 	char path[300];
 	struct stat st;
 
-	if (geteuid() != 0)
-		skip();
-	o.owner = nobody;
-	o.max_capacity = 128;
-	o.mode = 0600;
-	assert_int_equal(credlimit_open(f->name, CREDLIMIT_OPEN_CREATE, &o,
-					&f->cl),
-			 0);
+	create_for_nobody(f, 0600);
 
 	assert_int_equal(stat(segment_path(path, f->name, ""), &st), 0);
 	assert_int_equal(st.st_uid, nobody);
@@ -539,20 +551,12 @@ static void open_creates_for_owner(void **ctx)
 static void grow_keeps_group(void **ctx)
 {
 	struct named_fixture *f = *ctx;
-	struct credlimit_options o = unit_options(3, SEC, 0, 0, 64);
-	const uid_t nobody = 65534;
+	struct credlimit_options o = create_for_nobody(f, 0660);
+	const uid_t nobody = NOBODY;
 	const gid_t group = 65534;
 	char path[300];
 	struct stat st;
 
-	if (geteuid() != 0)
-		skip();
-	o.owner = nobody;
-	o.max_capacity = 128;
-	o.mode = 0660;
-	assert_int_equal(credlimit_open(f->name, CREDLIMIT_OPEN_CREATE, &o,
-					&f->cl),
-			 0);
 	assert_int_equal(chown(segment_path(path, f->name, ""), nobody, group),
 			 0);
 	assert_int_equal(chown(segment_path(path, f->name, ".g1"), nobody,
