@@ -126,6 +126,23 @@ static bool valid_name(const char *name, const char *extra, size_t max)
 	return true;
 }
 
+/* Returns the name of the zone that uses segment, or NULL.  Two zones on
+ * one segment would define their policies in the same limiter, and the
+ * zone opened last would override the other's numbers at every start. */
+static const char *segment_user(const char *segment)
+{
+	apr_hash_index_t *index;
+
+	for (index = apr_hash_first(NULL, mcl_globals.zones); index != NULL;
+	     index = apr_hash_next(index)) {
+		const struct mcl_zone *zone = apr_hash_this_val(index);
+
+		if (strcmp(zone->segment, segment) == 0)
+			return zone->name;
+	}
+	return NULL;
+}
+
 /* CredlimitZone ZONE [segment=NAME] [capacity=N] [max-capacity=N]
  *               [mode=OCTAL] */
 static const char *set_zone(cmd_parms *cmd, void *dir, int argc,
@@ -193,6 +210,10 @@ static const char *set_zone(cmd_parms *cmd, void *dir, int argc,
 	if (!valid_name(zone->segment, "._-", CREDLIMIT_NAME_MAX))
 		return apr_psprintf(cmd->pool, "CredlimitZone %s: invalid segment name '%s': use 1 to %d characters from A-Z a-z 0-9 . _ -, not starting with '.'",
 				    zone->name, zone->segment, CREDLIMIT_NAME_MAX);
+	error = segment_user(zone->segment);
+	if (error != NULL)
+		return apr_psprintf(cmd->pool, "CredlimitZone %s: segment %s is already used by zone %s",
+				    zone->name, zone->segment, error);
 	if (zone->max_capacity != 0 && zone->max_capacity < zone->capacity)
 		return apr_psprintf(cmd->pool, "CredlimitZone %s: max-capacity %" PRIu64 " is below capacity %" PRIu64,
 				    zone->name, zone->max_capacity,

@@ -21,6 +21,7 @@
 #   - limitctl list and show on the live segment;
 #   - a graceful restart keeps the counts; a full restart with a changed
 #     policy applies the new numbers and keeps the entries;
+#   - configuration errors that httpd -t rejects with the file and line;
 #   - stopping leaves no process; the test removes its segments.
 #
 # Environment (set by make check): APACHE_HTTPD, APACHE_LIBEXECDIR,
@@ -256,12 +257,35 @@ stored() {
 	"$LIMITCTL" show "$segment" "$1" | awk -F': *' '/^stored state:/ { sub(/, window.*/, "", $2); print $2 }'
 }
 
+# config_rejected DESCRIPTION REGEX LINE...: appends each LINE to the test
+# configuration, runs httpd -t on the result, and checks that it fails with
+# a message matching REGEX that names the file and line of the last LINE.
+config_rejected() {
+	local description=$1 regex=$2 bad="$work/bad.conf" last output
+	shift 2
+
+	cp "$conf" "$bad"
+	printf '%s\n' "$@" >>"$bad"
+	last=$(wc -l <"$bad")
+	if output=$("$APACHE_HTTPD" -t -f "$bad" 2>&1); then
+		fail "$description: httpd -t accepted the configuration"
+		return
+	fi
+	check_match "$description" "$regex" "$output"
+	check_match "$description: file and line" "line $last of $bad" "$output"
+}
+
 mkdir -p "$work/run" "$work/logs" "$work/htdocs"
 echo ok >"$work/htdocs/ok.txt"
 # The children (user nobody when run as root) read the documents.
 chmod 755 "$work" "$work/htdocs"
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 render "$R"
+
+echo "# configuration errors found by httpd -t"
+config_rejected "two zones on one segment" \
+	"CredlimitZone z: segment $segment-same is already used by zone y" \
+	"CredlimitZone y segment=$segment-same" "CredlimitZone z segment=$segment-same"
 
 echo "# starting httpd on 127.0.0.1:$port, segment $segment"
 start_httpd
