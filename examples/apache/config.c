@@ -22,6 +22,8 @@
 
 #include "mod_credlimit.h"
 
+#include "http_protocol.h"
+
 #include "apr_lib.h"
 #include "apr_strings.h"
 
@@ -431,11 +433,22 @@ static const char *set_deny_status(cmd_parms *cmd, void *dir_config,
 				   const char *arg)
 {
 	struct mcl_dir_config *dir = dir_config;
+	const char *status_line;
 	uint64_t status;
 
 	if (parse_number(arg, 599, &status) < 0 || status < 400)
 		return apr_psprintf(cmd->pool, "CredlimitDenyStatus: invalid status '%s'; it must be from 400 to 599",
 				    arg);
+
+	/* httpd sends a code it has no status line for as 500, while the
+	 * access log shows the code.  ap_get_status_line() returns the 500
+	 * line for an unknown code, and NULL for some unassigned ones. */
+	status_line = ap_get_status_line((int)status);
+	if (status_line == NULL ||
+	    strncmp(status_line, apr_psprintf(cmd->temp_pool, "%d ", (int)status),
+		    4) != 0)
+		return apr_psprintf(cmd->pool, "CredlimitDenyStatus: status %d is unknown to httpd, which would send it as 500; use a code with a status line, such as 429 or 503",
+				    (int)status);
 	dir->deny_status = (int)status;
 	return NULL;
 }
@@ -530,7 +543,7 @@ const command_rec mcl_directives[] = {
 		     "On to decide, count and log without denying (default Off)"),
 	AP_INIT_TAKE1("CredlimitDenyStatus", set_deny_status, NULL,
 		      MCL_DIR_CONTEXT,
-		      "HTTP status of denied requests, 400 to 599 (default 429)"),
+		      "HTTP status of denied requests, a 4xx or 5xx code httpd knows (default 429)"),
 	AP_INIT_TAKE1("CredlimitLogLevel", set_log_level, NULL,
 		      MCL_DIR_CONTEXT,
 		      "log level of denied requests (default info)"),

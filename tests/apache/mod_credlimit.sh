@@ -286,6 +286,11 @@ echo "# configuration errors found by httpd -t"
 config_rejected "two zones on one segment" \
 	"CredlimitZone z: segment $segment-same is already used by zone y" \
 	"CredlimitZone y segment=$segment-same" "CredlimitZone z segment=$segment-same"
+for code in 420 499 599; do
+	config_rejected "CredlimitDenyStatus $code unknown to httpd" \
+		"CredlimitDenyStatus: status $code is unknown to httpd" \
+		"CredlimitDenyStatus $code"
+done
 
 echo "# starting httpd on 127.0.0.1:$port, segment $segment"
 start_httpd
