@@ -13,6 +13,7 @@
 #   - keys from a header, an environment variable set by SetEnvIf and the
 #     client address; requests without a key (deny, skip); CredlimitLimit off;
 #   - CredlimitDenyStatus, a cost from a header (and an invalid one);
+#   - invalid costs from a variable: 500, and error lines capped per child;
 #   - credits earned over idle 1 s windows;
 #   - dry run: nothing denied, every decision counted, denials logged;
 #   - the denial log: lines per key bounded by the number of children;
@@ -310,6 +311,14 @@ if [ -n "$reset" ] && [ "$reset" -lt 120 ]; then
 	sleep $((reset + 1))
 fi
 
+echo "# invalid costs from a variable: 500, error lines capped per child"
+"$AB" -n 200 -c 10 -H "X-Customer: ivan" -H "X-Cost: lots" "$(url /envcost)" >"$work/ab-ivan" 2>&1
+first_burst=$SECONDS
+check_eq "invalid variable cost answers 500" 0 "$(ab_ok "$work/ab-ivan")"
+check_eq "invalid variable cost status" 500 "$(get /envcost -H 'X-Customer: ivan' -H 'X-Cost: lots')"
+cost_lines=$(grep -c 'invalid cost "lots" in variable REQUEST_COST' "$errors")
+check_range "invalid cost lines after 201 requests (one per child)" 1 10 "$cost_lines"
+
 echo "# exact counts: three customers at once across the children"
 "$AB" -n 30 -c 8 -H "X-Customer: alice" "$(url /api)" >"$work/ab-alice" 2>&1 &
 ab1=$!
@@ -366,6 +375,16 @@ sleep 5
 check_eq "cost 4 after idle windows" 200 "$(get /earn -H 'X-Customer: gina' -H 'X-Cost: 4')"
 check_match "RateLimit after spending the credits" '^"earn";r=0;t=1$' "$(field RateLimit)"
 check_eq "invalid cost header" 400 "$(get /earn -H 'X-Customer: gina' -H 'X-Cost: lots')"
+
+# Ten seconds after the first burst each child may log one line again,
+# which reports the invalid costs it left out.
+sleep $((first_burst + 11 - SECONDS > 0 ? first_burst + 11 - SECONDS : 0))
+"$AB" -n 50 -c 10 -H "X-Customer: ivan" -H "X-Cost: lots" "$(url /envcost)" >"$work/ab-ivan" 2>&1
+cost_lines=$(grep -c 'invalid cost "lots" in variable REQUEST_COST' "$errors")
+check_range "invalid cost lines after the second burst" 2 20 "$cost_lines"
+check_match "left-out invalid costs reported" \
+	'invalid cost "lots" in variable REQUEST_COST: .*; check the directive that sets it \([0-9]+ more since the last such line, not logged by this process\)' \
+	"$(cat "$errors")"
 
 echo "# full table (zone tiny, 8 slots)"
 open_codes=
