@@ -382,6 +382,22 @@ static const char *applied_policy_name(request_rec *r, struct decision *d)
 	return apr_pstrdup(r->pool, info.name);
 }
 
+/* Copies CREDLIMIT_RESULT of the request that an internal redirect (such
+ * as a local ErrorDocument) replaced.  httpd logs the last request of the
+ * chain, where the variable would otherwise be only REDIRECT_ plus it. */
+int mcl_copy_result(request_rec *r)
+{
+	const char *result;
+
+	if (r->prev == NULL ||
+	    apr_table_get(r->subprocess_env, MCL_ENV_RESULT) != NULL)
+		return DECLINED;
+	result = apr_table_get(r->prev->subprocess_env, MCL_ENV_RESULT);
+	if (result != NULL)
+		apr_table_setn(r->subprocess_env, MCL_ENV_RESULT, result);
+	return DECLINED;
+}
+
 int mcl_check_request(request_rec *r)
 {
 	static const struct mcl_source client_address = {

@@ -15,6 +15,7 @@
 #   - CredlimitDenyStatus, a cost from a header (and an invalid one);
 #   - invalid costs from a variable: 500, and error lines capped per child;
 #   - credits earned over idle 1 s windows;
+#   - CREDLIMIT_RESULT in the access log with a local ErrorDocument 429;
 #   - dry run: nothing denied, every decision counted, denials logged;
 #   - the denial log: lines per key bounded by the number of children;
 #   - a full table: fail-open serves, fail-closed returns 503, the cause
@@ -278,8 +279,10 @@ config_rejected() {
 
 mkdir -p "$work/run" "$work/logs" "$work/htdocs"
 echo ok >"$work/htdocs/ok.txt"
+mkdir -p "$work/htdocs/errors"
+echo "too many requests" >"$work/htdocs/errors/429.txt"
 # The children (user nobody when run as root) read the documents.
-chmod 755 "$work" "$work/htdocs"
+chmod 755 "$work" "$work/htdocs" "$work/htdocs/errors"
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 render "$R"
 
@@ -355,6 +358,12 @@ check_eq "key from SetEnvIf (env:CUSTOMER)" "$ALLOWED 2 429" "$(count_codes 12 /
 check_eq "no key, CredlimitNoKey skip" 200 "$(get /env/)"
 check_eq "no RateLimit field for a skipped request" "" "$(field RateLimit)"
 check_eq "client address key, CredlimitDenyStatus 503" "$ALLOWED 2 503" "$(count_codes 12 /ip)"
+
+echo "# local ErrorDocument 429"
+check_eq "denials with a local ErrorDocument" "$ALLOWED 1 429" "$(count_codes $((ALLOWED + 1)) /errdoc -H 'X-Customer: judy')"
+check_eq "ErrorDocument body" "too many requests" "$("$CURL" -s -H 'X-Customer: judy' "$(url /errdoc)")"
+check_eq "CREDLIMIT_RESULT logged after the redirect" 2 \
+	"$(grep -c '"judy" 429 denied$' "$work/logs/access.log")"
 
 echo "# dry run"
 check_eq "dry run denies nothing" "15 0 " "$(count_codes 15 /dry -H 'X-Customer: frank')"
