@@ -356,6 +356,26 @@ enum mcl_cause mcl_cause_of(int error)
 	}
 }
 
+/* Describes a full table with advice that fits the limiter's sizes: a
+ * table below its max-capacity can grow live, and a larger max-capacity
+ * applies only when the segment is created. */
+static const char *describe_full_table(apr_pool_t *pool,
+				       const struct mcl_zone *zone)
+{
+	struct credlimit_stats stats;
+	int rc = credlimit_stats(zone->limiter, &stats);
+
+	if (rc < 0)
+		return apr_psprintf(pool, "the table is full and a new key found no room (its size is unknown: %s); limitctl stats %s shows it",
+				    credlimit_strerror(rc), zone->segment);
+	if (stats.capacity < stats.max_capacity)
+		return apr_psprintf(pool, "the table is full and a new key found no room: it has %" PRIu64 " of at most %" PRIu64 " slots; grow it with limitctl grow %s --capacity N",
+				    stats.capacity, stats.max_capacity,
+				    zone->segment);
+	return apr_psprintf(pool, "the table is full and a new key found no room: it has %" PRIu64 " slots, its max-capacity; max-capacity applies only when the segment is created, so stop httpd, run limitctl destroy %s (customers lose their counts), raise max-capacity in CredlimitZone %s, and start httpd",
+			    stats.capacity, zone->segment, zone->name);
+}
+
 static const char *describe_cause(apr_pool_t *pool,
 				  const struct mcl_zone *zone,
 				  enum mcl_cause cause, int error)
@@ -366,8 +386,7 @@ static const char *describe_cause(apr_pool_t *pool,
 				    zone->segment,
 				    credlimit_strerror(zone->open_error));
 	case MCL_CAUSE_FULL:
-		return apr_psprintf(pool, "the table is full and a new key found no room; raise max-capacity or grow it with limitctl grow %s",
-				    zone->segment);
+		return describe_full_table(pool, zone);
 	case MCL_CAUSE_BUSY:
 		return apr_psprintf(pool, "a slot stayed busy for over a second; limitctl check %s names the process",
 				    zone->segment);

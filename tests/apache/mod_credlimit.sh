@@ -405,6 +405,9 @@ check_eq "fail-closed answers 503 for a new key" 503 "$(get /full-closed -H 'X-C
 check_eq "fail-closed still decides a stored key" 200 "$(get /full-closed -H 'X-Customer: k1')"
 full_lines=$(grep -c 'zone tiny: the table is full' "$errors")
 check_range "full table logged once per child" 1 10 "$full_lines"
+check_match "full table advice at max-capacity" \
+	"zone tiny: the table is full and a new key found no room: it has 8 slots, its max-capacity; .* run limitctl destroy $segment-tiny .* raise max-capacity in CredlimitZone tiny" \
+	"$(cat "$errors")"
 
 echo "# limitctl on the live segment"
 list=$("$LIMITCTL" list "$segment")
