@@ -233,6 +233,7 @@ static const char *set_policy(cmd_parms *cmd, void *dir, int argc,
 	struct mcl_policy *policy;
 	struct mcl_zone *zone;
 	bool have_requests = false, have_window = false;
+	unsigned named_policies;
 	int i;
 
 	if (error != NULL)
@@ -252,6 +253,15 @@ static const char *set_policy(cmd_parms *cmd, void *dir, int argc,
 	if (apr_hash_get(zone->policies, argv[1], APR_HASH_KEY_STRING))
 		return apr_psprintf(cmd->pool, "CredlimitPolicy %s %s is defined twice",
 				    argv[0], argv[1]);
+	/* With at most 256 policies a configuration cannot reach the 1023
+	 * window lengths of a limiter.  Those run out only over the
+	 * limiter's life, and zone.c names that cause at startup. */
+	named_policies = apr_hash_count(zone->policies) -
+			 (zone->default_policy != NULL ? 1 : 0);
+	if (strcmp(argv[1], "default") != 0 &&
+	    named_policies >= CREDLIMIT_POLICY_MAX - 1)
+		return apr_psprintf(cmd->pool, "CredlimitPolicy %s %s: zone %s already has %u named policies, the most a limiter holds besides default; use another zone",
+				    argv[0], argv[1], argv[0], named_policies);
 
 	policy = apr_pcalloc(cmd->pool, sizeof(*policy));
 	policy->name = argv[1];

@@ -143,6 +143,30 @@ static bool policy_equal(const struct credlimit_policy *a,
 	       a->initial_credits == b->initial_credits;
 }
 
+/*
+ * Describes why credlimit_policy_define() failed.  Its -ENOSPC means that
+ * no policy slot or no window slot is left, and the limiter's counts tell
+ * which.  existing_id is the policy's id, or negative for a new policy.
+ */
+static const char *describe_define_error(apr_pool_t *pool,
+					 const struct mcl_zone *zone,
+					 int existing_id, int error)
+{
+	struct credlimit_stats stats;
+
+	if (error != -ENOSPC || credlimit_stats(zone->limiter, &stats) < 0)
+		return credlimit_strerror(error);
+	if (existing_id < 0 && stats.policies >= CREDLIMIT_POLICY_MAX)
+		return apr_psprintf(pool, "all %d policy slots of segment %s are used, and a slot is never freed; limitctl policy list %s shows them, and only a new segment (stop httpd, limitctl destroy %s, start httpd) frees them",
+				    CREDLIMIT_POLICY_MAX, zone->segment,
+				    zone->segment, zone->segment);
+	if (stats.windows >= CREDLIMIT_WINDOWS_MAX)
+		return apr_psprintf(pool, "segment %s has registered all %d window lengths a limiter can have over its life; give the policy a window that another policy has or had, or recreate the segment (stop httpd, limitctl destroy %s, start httpd)",
+				    zone->segment, CREDLIMIT_WINDOWS_MAX,
+				    zone->segment);
+	return credlimit_strerror(error);
+}
+
 /* Defines or updates each configured policy and stores its id.  A policy
  * that cannot be defined keeps id -1: its requests follow
  * CredlimitOnError. */
@@ -170,7 +194,8 @@ static void define_policies(struct mcl_zone *zone, apr_pool_t *ptemp)
 				     zone->name, policy->name,
 				     format_policy(ptemp, &policy->numbers),
 				     policy->defined_at,
-				     credlimit_strerror(policy->id));
+				     describe_define_error(ptemp, zone, id,
+							   policy->id));
 			policy->id = -1;
 		} else if (id >= 0) {
 			ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, zone->server,

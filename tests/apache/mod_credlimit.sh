@@ -52,6 +52,7 @@ APACHE_HTTPD=${APACHE_HTTPD:-}
 APACHE_LIBEXECDIR=${APACHE_LIBEXECDIR:-/usr/lib/apache2/modules}
 MOD_CREDLIMIT=${MOD_CREDLIMIT:-examples/apache/.libs/mod_credlimit.so}
 LIMITCTL=${LIMITCTL:-tools/limitctl}
+LIBCREDLIMIT_DIR=${LIBCREDLIMIT_DIR:-.libs}
 CURL=${CURL:-$(command -v curl || true)}
 AB=${AB:-$(command -v ab || true)}
 TOP_SRCDIR=${TOP_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -115,8 +116,9 @@ cleanup() {
 		tail -n 60 "$errors"
 	fi
 	stop_httpd
-	rm -f /dev/shm/credlimit."$segment" /dev/shm/credlimit."$segment".g* \
-		/dev/shm/credlimit."$segment"-tiny /dev/shm/credlimit."$segment"-tiny.g*
+	for name in "$segment" "$segment"-tiny "$segment"-slots "$segment"-windows; do
+		rm -f /dev/shm/credlimit."$name" /dev/shm/credlimit."$name".g*
+	done
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -277,6 +279,45 @@ config_rejected() {
 	check_match "$description: file and line" "line $last of $bad" "$output"
 }
 
+# fill_limiter SEGMENT policies|windows: defines policies in the live
+# limiter SEGMENT through libcredlimit until every policy slot, or every
+# window length it can register, is used.  limitctl would need one run per
+# definition, over 1000 of them for the window lengths.
+fill_limiter() {
+	python3 - "$LIBCREDLIMIT_DIR/libcredlimit.so.1" "$1" "$2" <<'PYTHON'
+import ctypes, errno, sys
+
+library, segment, what = sys.argv[1:]
+credlimit = ctypes.CDLL(library)
+
+class Policy(ctypes.Structure):
+    _fields_ = [("max_requests", ctypes.c_uint32),
+                ("max_credits", ctypes.c_uint32),
+                ("initial_credits", ctypes.c_uint32),
+                ("window_ns", ctypes.c_uint64)]
+
+CREDLIMIT_OPEN_ANY_OWNER = 1 << 3
+limiter = ctypes.c_void_p()
+rc = credlimit.credlimit_open(segment.encode(), CREDLIMIT_OPEN_ANY_OWNER,
+                              None, ctypes.byref(limiter))
+if rc < 0:
+    sys.exit(f"cannot open limiter {segment}: error {-rc}")
+hour_ns = 3600 * 10**9
+for i in range(1, 2000):
+    if what == "policies":
+        name, policy = f"filler{i}", Policy(1, 0, 0, hour_ns)
+    else:
+        name, policy = "filler", Policy(1, 0, 0, i * 10**6)
+    rc = credlimit.credlimit_policy_define(limiter, name.encode(),
+                                           ctypes.byref(policy))
+    if rc == -errno.ENOSPC:
+        sys.exit(0)
+    if rc < 0:
+        sys.exit(f"cannot define policy {name} in {segment}: error {-rc}")
+sys.exit(f"limiter {segment} still had room after {i} definitions")
+PYTHON
+}
+
 mkdir -p "$work/run" "$work/logs" "$work/htdocs"
 echo ok >"$work/htdocs/ok.txt"
 mkdir -p "$work/htdocs/errors"
@@ -295,6 +336,13 @@ for code in 420 499 599; do
 		"CredlimitDenyStatus: status $code is unknown to httpd" \
 		"CredlimitDenyStatus $code"
 done
+policies=("CredlimitZone many segment=$segment-many")
+for i in $(seq 1 256); do
+	policies+=("CredlimitPolicy many p$i requests=1 window=1h")
+done
+config_rejected "256 named policies in one zone" \
+	"CredlimitPolicy many p256: zone many already has 255 named policies" \
+	"${policies[@]}"
 
 echo "# starting httpd on 127.0.0.1:$port, segment $segment"
 start_httpd
@@ -427,6 +475,11 @@ check_match "segment reopened" "opened the existing segment /dev/shm/credlimit.$
 
 echo "# full restart with policy burst raised to R=$((R + 2))"
 stop_httpd
+if fill_limiter "$segment-slots" policies && fill_limiter "$segment-windows" windows; then
+	pass "policy slots and window lengths filled"
+else
+	fail "policy slots and window lengths filled"
+fi
 check_eq "no httpd process left after stop" 0 "$(pgrep -f -c -- "-f $conf" || true)"
 render $((R + 2))
 start_httpd
@@ -435,6 +488,12 @@ check_match "policy changed in place" "changed policy burst from requests=$R .* 
 check_eq "alice gets the two new requests" "2 1 429" "$(count_codes 3 /api -H 'X-Customer: alice')"
 check_eq "RateLimit-Policy after the change" "\"burst\";q=$((R + 2));w=3600" "$(field RateLimit-Policy)"
 check_match "entries kept across the full restart" "^carol " "$("$LIMITCTL" list "$segment")"
+check_match "startup names the lack of policy slots" \
+	"zone slots: cannot define policy p$((R + 2)) .*: all 256 policy slots of segment $segment-slots are used" \
+	"$(cat "$errors")"
+check_match "startup names the lack of window slots" \
+	"zone windows: cannot define policy changing .*: segment $segment-windows has registered all 1023 window lengths" \
+	"$(cat "$errors")"
 
 stop_httpd
 check_eq "no httpd process left at the end" 0 "$(pgrep -f -c -- "-f $conf" || true)"
