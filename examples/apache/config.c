@@ -128,6 +128,20 @@ static bool valid_name(const char *name, const char *extra, size_t max)
 	return true;
 }
 
+/* Returns true when argv[first .. i) has an option called name. */
+static bool option_given(char *const argv[], int first, int i,
+			 const char *name)
+{
+	size_t length = strlen(name);
+
+	for (; first < i; first++) {
+		if (strncmp(argv[first], name, length) == 0 &&
+		    argv[first][length] == '=')
+			return true;
+	}
+	return false;
+}
+
 /* Returns the name of the zone that uses segment, or NULL.  Two zones on
  * one segment would define their policies in the same limiter, and the
  * zone opened last would override the other's numbers at every start. */
@@ -181,6 +195,9 @@ static const char *set_zone(cmd_parms *cmd, void *dir, int argc,
 		if (!split_option(cmd->temp_pool, argv[i], &name, &value))
 			return apr_psprintf(cmd->pool, "CredlimitZone %s: invalid option '%s': expected NAME=VALUE",
 					    zone->name, argv[i]);
+		if (option_given(argv, 1, i, name))
+			return apr_psprintf(cmd->pool, "CredlimitZone %s: option %s is given twice",
+					    zone->name, name);
 		if (strcmp(name, "segment") == 0) {
 			zone->segment = value;
 		} else if (strcmp(name, "capacity") == 0 ||
@@ -272,10 +289,14 @@ static const char *set_policy(cmd_parms *cmd, void *dir, int argc,
 		const char *value;
 		char *name;
 		uint64_t number = 0;
+		unsigned minimum;
 
 		if (!split_option(cmd->temp_pool, argv[i], &name, &value))
 			return apr_psprintf(cmd->pool, "CredlimitPolicy %s %s: invalid option '%s': expected NAME=VALUE",
 					    argv[0], argv[1], argv[i]);
+		if (option_given(argv, 2, i, name))
+			return apr_psprintf(cmd->pool, "CredlimitPolicy %s %s: option %s is given twice",
+					    argv[0], argv[1], name);
 		if (strcmp(name, "window") == 0) {
 			error = parse_duration(cmd->pool, value,
 					       &policy->numbers.window_ns);
@@ -289,10 +310,12 @@ static const char *set_policy(cmd_parms *cmd, void *dir, int argc,
 		    strcmp(name, "credits") != 0 && strcmp(name, "initial") != 0)
 			return apr_psprintf(cmd->pool, "CredlimitPolicy %s %s: unknown option '%s'; expected requests, window, credits or initial",
 					    argv[0], argv[1], name);
-		if (parse_number(value, UINT32_MAX, &number) < 0)
-			return apr_psprintf(cmd->pool, "CredlimitPolicy %s %s: %s '%s' is invalid: it must be a whole number from 0 to %" PRIu32,
+		minimum = name[0] == 'r' ? 1 : 0;
+		if (parse_number(value, UINT32_MAX, &number) < 0 ||
+		    number < minimum)
+			return apr_psprintf(cmd->pool, "CredlimitPolicy %s %s: %s '%s' is invalid: it must be a whole number from %u to %" PRIu32,
 					    argv[0], argv[1], name, value,
-					    UINT32_MAX);
+					    minimum, UINT32_MAX);
 		if (name[0] == 'r') {
 			policy->numbers.max_requests = (uint32_t)number;
 			have_requests = true;
@@ -305,9 +328,6 @@ static const char *set_policy(cmd_parms *cmd, void *dir, int argc,
 
 	if (!have_requests || !have_window)
 		return apr_psprintf(cmd->pool, "CredlimitPolicy %s %s: requests= and window= are required",
-				    argv[0], argv[1]);
-	if (policy->numbers.max_requests == 0)
-		return apr_psprintf(cmd->pool, "CredlimitPolicy %s %s: requests must be at least 1",
 				    argv[0], argv[1]);
 	if (policy->numbers.initial_credits > policy->numbers.max_credits)
 		return apr_psprintf(cmd->pool, "CredlimitPolicy %s %s: initial=%" PRIu32 " exceeds credits=%" PRIu32,
@@ -383,6 +403,10 @@ static const char *parse_source(cmd_parms *cmd, const char *arg,
 			return apr_psprintf(cmd->pool, "%s: '%s' names no %.*s",
 					    cmd->cmd->name, arg,
 					    (int)length - 1, prefixes[i].prefix);
+		if (prefixes[i].kind == MCL_SOURCE_HEADER &&
+		    *ap_scan_http_token(arg + length) != '\0')
+			return apr_psprintf(cmd->pool, "%s: invalid header field name '%s': it must be a token of A-Z a-z 0-9 and !#$%%&'*+-.^_`|~, without spaces",
+					    cmd->cmd->name, arg + length);
 		out->kind = prefixes[i].kind;
 		out->name = arg + length;
 		return NULL;

@@ -26,6 +26,7 @@
 #include <inttypes.h>
 #include <stdbool.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "mod_credlimit.h"
@@ -33,6 +34,10 @@
 #include "apr_strings.h"
 #include "http_core.h"
 #include "unixd.h"
+
+/* Bytes of one table entry.  NOTE: the library's shm/layout.h sets this
+ * (CL_ENTRY_SIZE) and exports no size; keep the two equal. */
+#define MCL_ENTRY_BYTES UINT64_C(64)
 
 /* Effective user and group to restore after opening segments. */
 struct saved_identity {
@@ -260,6 +265,28 @@ static apr_status_t close_zone(void *data)
 	return APR_SUCCESS;
 }
 
+/* Logs a creation that the library rejected with -ENOSPC or -ENOMEM
+ * before reserving the table: capacity entries of MCL_ENTRY_BYTES each. */
+static void log_no_room(struct mcl_zone *zone, int error, apr_pool_t *ptemp)
+{
+	uint64_t table_bytes = zone->capacity * MCL_ENTRY_BYTES;
+	const char *room = "the memory available";
+	struct statvfs shm;
+
+	zone->open_error = error;
+	if (error == -ENOSPC) {
+		room = "the free space of /dev/shm";
+		if (statvfs("/dev/shm", &shm) == 0)
+			room = apr_psprintf(ptemp,
+					    "the %" PRIu64 " bytes free in /dev/shm",
+					    (uint64_t)shm.f_bavail * shm.f_frsize);
+	}
+	ap_log_error(APLOG_MARK, APLOG_ERR, 0, zone->server,
+		     "zone %s (%s): cannot create segment /dev/shm/credlimit.%s: its table of %" PRIu64 " slots needs %" PRIu64 " bytes, more than %s; lower capacity, or make room and restart; its requests follow CredlimitOnError",
+		     zone->name, zone->defined_at, zone->segment,
+		     zone->capacity, table_bytes, room);
+}
+
 /*
  * Opens one zone.  Returns 0, also when the segment is unusable (the zone
  * is then unavailable and its requests follow CredlimitOnError), or a
@@ -295,6 +322,10 @@ static int open_zone(struct mcl_zone *zone, apr_pool_t *pconf,
 			     zone->name, zone->defined_at, zone->segment,
 			     credlimit_strerror(rc));
 		return rc;
+	}
+	if (rc == -ENOSPC || rc == -ENOMEM) {
+		log_no_room(zone, rc, ptemp);
+		return 0;
 	}
 	if (rc < 0) {
 		zone->open_error = rc;

@@ -116,7 +116,7 @@ cleanup() {
 		tail -n 60 "$errors"
 	fi
 	stop_httpd
-	for name in "$segment" "$segment"-tiny "$segment"-slots "$segment"-windows; do
+	for name in "$segment" "$segment"-tiny "$segment"-slots "$segment"-windows "$segment"-huge; do
 		rm -f /dev/shm/credlimit."$name" /dev/shm/credlimit."$name".g*
 	done
 	rm -rf "$work"
@@ -171,12 +171,12 @@ Group nogroup"
 	fi
 	awk -v root="$work" -v port="$port" -v modules="$APACHE_LIBEXECDIR" \
 		-v module="$MOD_CREDLIMIT" -v segment="$segment" -v burst="$1" \
-		-v user_group="$user_group" '
+		-v user_group="$user_group" -v huge="$huge" '
 		{
 			gsub("@ROOT@", root); gsub("@PORT@", port)
 			gsub("@MODULES@", modules); gsub("@MOD_CREDLIMIT@", module)
 			gsub("@SEGMENT@", segment); gsub("@BURST_REQUESTS@", burst)
-			gsub("@USER_GROUP@", user_group)
+			gsub("@USER_GROUP@", user_group); gsub("@HUGE@", huge)
 			print
 		}' "$TOP_SRCDIR/tests/apache/httpd.conf.in" >"$conf"
 }
@@ -324,6 +324,14 @@ mkdir -p "$work/htdocs/errors"
 echo "too many requests" >"$work/htdocs/errors/429.txt"
 # The children (user nobody when run as root) read the documents.
 chmod 755 "$work" "$work/htdocs" "$work/htdocs/errors"
+# Zone huge's table of 2^32 64-byte entries must not fit in /dev/shm.
+huge_bytes=$((64 << 32))
+if [ "$(df -B1 --output=avail /dev/shm | tail -n 1)" -lt "$huge_bytes" ]; then
+	huge=
+else
+	huge="# "
+	echo "# /dev/shm has 256 GiB free: zone huge is left out"
+fi
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 render "$R"
 
@@ -336,6 +344,24 @@ for code in 420 499 599; do
 		"CredlimitDenyStatus: status $code is unknown to httpd" \
 		"CredlimitDenyStatus $code"
 done
+config_rejected "requests=0" \
+	"CredlimitPolicy main p0: requests '0' is invalid: it must be a whole number from 1 to 4294967295" \
+	"CredlimitPolicy main p0 requests=0 window=1s"
+config_rejected "requests=4294967296" \
+	"CredlimitPolicy main p1: requests '4294967296' is invalid: it must be a whole number from 1 to 4294967295" \
+	"CredlimitPolicy main p1 requests=4294967296 window=1s"
+config_rejected "zone option given twice" \
+	"CredlimitZone twice: option capacity is given twice" \
+	"CredlimitZone twice segment=$segment-twice capacity=100 capacity=200"
+config_rejected "policy option given twice" \
+	"CredlimitPolicy main twice: option window is given twice" \
+	"CredlimitPolicy main twice requests=1 window=1s window=2s"
+config_rejected "header name with a space" \
+	"CredlimitKey: invalid header field name 'X Y'" \
+	'CredlimitKey "header:X Y"'
+config_rejected "cost header name with a colon" \
+	"CredlimitCost: invalid header field name 'X:Y'" \
+	'CredlimitCost header:X:Y'
 policies=("CredlimitZone many segment=$segment-many")
 for i in $(seq 1 256); do
 	policies+=("CredlimitPolicy many p$i requests=1 window=1h")
@@ -349,6 +375,11 @@ start_httpd
 wait_ready 1 || exit 1
 check_range "prefork children" "$CHILDREN" 10 "$(count_children)"
 check_match "zone created in post_config" "created segment /dev/shm/credlimit.$segment " "$(cat "$errors")"
+if [ -z "$huge" ]; then
+	check_match "table larger than /dev/shm" \
+		"zone huge \(.*:[0-9]+\): cannot create segment /dev/shm/credlimit.$segment-huge: its table of 4294967296 slots needs $huge_bytes bytes, more than the [0-9]+ bytes free in /dev/shm" \
+		"$(cat "$errors")"
+fi
 if [ "$(id -u)" -eq 0 ]; then
 	check_eq "segment owned by the children's user" nobody \
 		"$(stat -c %U /dev/shm/credlimit."$segment")"
