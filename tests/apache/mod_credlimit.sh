@@ -494,6 +494,10 @@ for key in alice bob carol dave erin frank gina 127.0.0.1; do
 	check_match "limitctl list shows $key" "^$key " "$list"
 done
 check_eq "alice's stored state" "used $R, credits 0" "$(stored alice)"
+if [ "$(id -u)" -eq 0 ]; then
+	check_match "limitctl list --owner of the children's user" "^alice " \
+		"$("$LIMITCTL" list "$segment" --owner nobody)"
+fi
 
 echo "# graceful restart"
 pid=$(server_pid)
