@@ -185,9 +185,10 @@ static const char *claim_error_line(request_rec *r, enum request_error error)
 			    left_out);
 }
 
-/* Formats a key for the log as limitctl shows it: keys longer than
- * CREDLIMIT_KEY_INLINE_MAX bytes are cut to their first
- * CREDLIMIT_KEY_PREFIX bytes and "...".  The result is escaped. */
+/* Formats a key for the log: keys longer than CREDLIMIT_KEY_INLINE_MAX
+ * bytes are cut to their first CREDLIMIT_KEY_PREFIX bytes and "...".
+ * limitctl list also appends "#" and 8 hex digits of the key's digest.
+ * The result is escaped. */
 static const char *loggable_key(apr_pool_t *pool, const char *key,
 				size_t key_len)
 {

@@ -14,7 +14,9 @@
  * group, so they belong to the children's user: a child that grows the
  * table creates the next generation's segment itself, and may only do so
  * for a limiter its own user owns.  The parent switches back to root
- * before it returns.
+ * before it returns.  credlimit_options.owner would give new segments to
+ * the children's user but keep root's group, which a zone with mode 0660
+ * needs to be the children's Group, so the module switches both ids.
  *
  * Configuration changes.  A policy whose numbers changed is redefined in
  * place; customers keep their counts, clamped to the new numbers at their
