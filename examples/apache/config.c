@@ -22,6 +22,8 @@
 
 #include "mod_credlimit.h"
 
+#include "http_protocol.h"
+
 #include "apr_lib.h"
 #include "apr_strings.h"
 
@@ -126,6 +128,37 @@ static bool valid_name(const char *name, const char *extra, size_t max)
 	return true;
 }
 
+/* Returns true when argv[first .. i) has an option called name. */
+static bool option_given(char *const argv[], int first, int i,
+			 const char *name)
+{
+	size_t length = strlen(name);
+
+	for (; first < i; first++) {
+		if (strncmp(argv[first], name, length) == 0 &&
+		    argv[first][length] == '=')
+			return true;
+	}
+	return false;
+}
+
+/* Returns the name of the zone that uses segment, or NULL.  Two zones on
+ * one segment would define their policies in the same limiter, and the
+ * zone opened last would override the other's numbers at every start. */
+static const char *segment_user(const char *segment)
+{
+	apr_hash_index_t *index;
+
+	for (index = apr_hash_first(NULL, mcl_globals.zones); index != NULL;
+	     index = apr_hash_next(index)) {
+		const struct mcl_zone *zone = apr_hash_this_val(index);
+
+		if (strcmp(zone->segment, segment) == 0)
+			return zone->name;
+	}
+	return NULL;
+}
+
 /* CredlimitZone ZONE [segment=NAME] [capacity=N] [max-capacity=N]
  *               [mode=OCTAL] */
 static const char *set_zone(cmd_parms *cmd, void *dir, int argc,
@@ -162,6 +195,9 @@ static const char *set_zone(cmd_parms *cmd, void *dir, int argc,
 		if (!split_option(cmd->temp_pool, argv[i], &name, &value))
 			return apr_psprintf(cmd->pool, "CredlimitZone %s: invalid option '%s': expected NAME=VALUE",
 					    zone->name, argv[i]);
+		if (option_given(argv, 1, i, name))
+			return apr_psprintf(cmd->pool, "CredlimitZone %s: option %s is given twice",
+					    zone->name, name);
 		if (strcmp(name, "segment") == 0) {
 			zone->segment = value;
 		} else if (strcmp(name, "capacity") == 0 ||
@@ -193,6 +229,10 @@ static const char *set_zone(cmd_parms *cmd, void *dir, int argc,
 	if (!valid_name(zone->segment, "._-", CREDLIMIT_NAME_MAX))
 		return apr_psprintf(cmd->pool, "CredlimitZone %s: invalid segment name '%s': use 1 to %d characters from A-Z a-z 0-9 . _ -, not starting with '.'",
 				    zone->name, zone->segment, CREDLIMIT_NAME_MAX);
+	error = segment_user(zone->segment);
+	if (error != NULL)
+		return apr_psprintf(cmd->pool, "CredlimitZone %s: segment %s is already used by zone %s",
+				    zone->name, zone->segment, error);
 	if (zone->max_capacity != 0 && zone->max_capacity < zone->capacity)
 		return apr_psprintf(cmd->pool, "CredlimitZone %s: max-capacity %" PRIu64 " is below capacity %" PRIu64,
 				    zone->name, zone->max_capacity,
@@ -210,6 +250,7 @@ static const char *set_policy(cmd_parms *cmd, void *dir, int argc,
 	struct mcl_policy *policy;
 	struct mcl_zone *zone;
 	bool have_requests = false, have_window = false;
+	unsigned named_policies;
 	int i;
 
 	if (error != NULL)
@@ -229,6 +270,15 @@ static const char *set_policy(cmd_parms *cmd, void *dir, int argc,
 	if (apr_hash_get(zone->policies, argv[1], APR_HASH_KEY_STRING))
 		return apr_psprintf(cmd->pool, "CredlimitPolicy %s %s is defined twice",
 				    argv[0], argv[1]);
+	/* With at most 256 policies a configuration cannot reach the 1023
+	 * window lengths of a limiter.  Those run out only over the
+	 * limiter's life, and zone.c names that cause at startup. */
+	named_policies = apr_hash_count(zone->policies) -
+			 (zone->default_policy != NULL ? 1 : 0);
+	if (strcmp(argv[1], "default") != 0 &&
+	    named_policies >= CREDLIMIT_POLICY_MAX - 1)
+		return apr_psprintf(cmd->pool, "CredlimitPolicy %s %s: zone %s already has %u named policies, the most a limiter holds besides default; use another zone",
+				    argv[0], argv[1], argv[0], named_policies);
 
 	policy = apr_pcalloc(cmd->pool, sizeof(*policy));
 	policy->name = argv[1];
@@ -239,10 +289,14 @@ static const char *set_policy(cmd_parms *cmd, void *dir, int argc,
 		const char *value;
 		char *name;
 		uint64_t number = 0;
+		unsigned minimum;
 
 		if (!split_option(cmd->temp_pool, argv[i], &name, &value))
 			return apr_psprintf(cmd->pool, "CredlimitPolicy %s %s: invalid option '%s': expected NAME=VALUE",
 					    argv[0], argv[1], argv[i]);
+		if (option_given(argv, 2, i, name))
+			return apr_psprintf(cmd->pool, "CredlimitPolicy %s %s: option %s is given twice",
+					    argv[0], argv[1], name);
 		if (strcmp(name, "window") == 0) {
 			error = parse_duration(cmd->pool, value,
 					       &policy->numbers.window_ns);
@@ -256,10 +310,12 @@ static const char *set_policy(cmd_parms *cmd, void *dir, int argc,
 		    strcmp(name, "credits") != 0 && strcmp(name, "initial") != 0)
 			return apr_psprintf(cmd->pool, "CredlimitPolicy %s %s: unknown option '%s'; expected requests, window, credits or initial",
 					    argv[0], argv[1], name);
-		if (parse_number(value, UINT32_MAX, &number) < 0)
-			return apr_psprintf(cmd->pool, "CredlimitPolicy %s %s: %s '%s' is invalid: it must be a whole number from 0 to %" PRIu32,
+		minimum = name[0] == 'r' ? 1 : 0;
+		if (parse_number(value, UINT32_MAX, &number) < 0 ||
+		    number < minimum)
+			return apr_psprintf(cmd->pool, "CredlimitPolicy %s %s: %s '%s' is invalid: it must be a whole number from %u to %" PRIu32,
 					    argv[0], argv[1], name, value,
-					    UINT32_MAX);
+					    minimum, UINT32_MAX);
 		if (name[0] == 'r') {
 			policy->numbers.max_requests = (uint32_t)number;
 			have_requests = true;
@@ -272,9 +328,6 @@ static const char *set_policy(cmd_parms *cmd, void *dir, int argc,
 
 	if (!have_requests || !have_window)
 		return apr_psprintf(cmd->pool, "CredlimitPolicy %s %s: requests= and window= are required",
-				    argv[0], argv[1]);
-	if (policy->numbers.max_requests == 0)
-		return apr_psprintf(cmd->pool, "CredlimitPolicy %s %s: requests must be at least 1",
 				    argv[0], argv[1]);
 	if (policy->numbers.initial_credits > policy->numbers.max_credits)
 		return apr_psprintf(cmd->pool, "CredlimitPolicy %s %s: initial=%" PRIu32 " exceeds credits=%" PRIu32,
@@ -350,6 +403,10 @@ static const char *parse_source(cmd_parms *cmd, const char *arg,
 			return apr_psprintf(cmd->pool, "%s: '%s' names no %.*s",
 					    cmd->cmd->name, arg,
 					    (int)length - 1, prefixes[i].prefix);
+		if (prefixes[i].kind == MCL_SOURCE_HEADER &&
+		    *ap_scan_http_token(arg + length) != '\0')
+			return apr_psprintf(cmd->pool, "%s: invalid header field name '%s': it must be a token of A-Z a-z 0-9 and !#$%%&'*+-.^_`|~, without spaces",
+					    cmd->cmd->name, arg + length);
 		out->kind = prefixes[i].kind;
 		out->name = arg + length;
 		return NULL;
@@ -410,11 +467,22 @@ static const char *set_deny_status(cmd_parms *cmd, void *dir_config,
 				   const char *arg)
 {
 	struct mcl_dir_config *dir = dir_config;
+	const char *status_line;
 	uint64_t status;
 
 	if (parse_number(arg, 599, &status) < 0 || status < 400)
 		return apr_psprintf(cmd->pool, "CredlimitDenyStatus: invalid status '%s'; it must be from 400 to 599",
 				    arg);
+
+	/* httpd sends a code it has no status line for as 500, while the
+	 * access log shows the code.  ap_get_status_line() returns the 500
+	 * line for an unknown code, and NULL for some unassigned ones. */
+	status_line = ap_get_status_line((int)status);
+	if (status_line == NULL ||
+	    strncmp(status_line, apr_psprintf(cmd->temp_pool, "%d ", (int)status),
+		    4) != 0)
+		return apr_psprintf(cmd->pool, "CredlimitDenyStatus: status %d is unknown to httpd, which would send it as 500; use a code with a status line, such as 429 or 503",
+				    (int)status);
 	dir->deny_status = (int)status;
 	return NULL;
 }
@@ -509,7 +577,7 @@ const command_rec mcl_directives[] = {
 		     "On to decide, count and log without denying (default Off)"),
 	AP_INIT_TAKE1("CredlimitDenyStatus", set_deny_status, NULL,
 		      MCL_DIR_CONTEXT,
-		      "HTTP status of denied requests, 400 to 599 (default 429)"),
+		      "HTTP status of denied requests, a 4xx or 5xx code httpd knows (default 429)"),
 	AP_INIT_TAKE1("CredlimitLogLevel", set_log_level, NULL,
 		      MCL_DIR_CONTEXT,
 		      "log level of denied requests (default info)"),

@@ -37,3 +37,14 @@ AM_TESTS_ENVIRONMENT += \
 	export MOD_CREDLIMIT; \
 	LIBCREDLIMIT_DIR=$(abs_top_builddir)/.libs; export LIBCREDLIMIT_DIR; \
 	CREDLIMIT_SANITIZERS='$(SANITIZER_CFLAGS)'; export CREDLIMIT_SANITIZERS;
+
+# httpd loads only mod_credlimit.so, so the libtool archive stays out of the
+# modules directory.  libtool's uninstall finds the .so through the .la, so
+# the .so is removed here as well.
+install-data-hook: install-data-apache-module
+install-data-apache-module:
+	rm -f '$(DESTDIR)$(apachemoddir)/mod_credlimit.la'
+uninstall-hook: uninstall-apache-module
+uninstall-apache-module:
+	rm -f '$(DESTDIR)$(apachemoddir)/mod_credlimit.so'
+.PHONY: install-data-apache-module uninstall-apache-module

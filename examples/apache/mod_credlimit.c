@@ -12,6 +12,8 @@
  *   child_init     prepares each child's denial log cache
  *   access_checker decides each request (request.c), first among the
  *                  access checkers
+ *   fixups         copies CREDLIMIT_RESULT into an internally redirected
+ *                  request, such as a local ErrorDocument
  */
 #define MCL_DECLARES_MODULE
 #include "mod_credlimit.h"
@@ -73,6 +75,7 @@ static void register_hooks(apr_pool_t *pool)
 	ap_hook_post_config(post_config, NULL, NULL, APR_HOOK_MIDDLE);
 	ap_hook_child_init(mcl_child_init, NULL, NULL, APR_HOOK_MIDDLE);
 	ap_hook_access_checker(mcl_check_request, NULL, NULL, APR_HOOK_FIRST);
+	ap_hook_fixups(mcl_copy_result, NULL, NULL, APR_HOOK_MIDDLE);
 }
 
 AP_DECLARE_MODULE(credlimit) = {

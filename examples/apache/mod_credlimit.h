@@ -9,7 +9,8 @@
  *   zone.c         opening each zone in the parent (post_config), policy
  *                  updates, the library's log callback, errors logged once
  *   request.c      the access_checker hook: key, cost, decision, response
- *                  fields and the denial log
+ *                  fields and the denial log; the fixups hook that keeps
+ *                  CREDLIMIT_RESULT across internal redirects
  *   mod_credlimit.c  the module record and its hooks
  *
  * Invariants.  Zones and policies are server-wide: they live in one static
@@ -157,6 +158,7 @@ enum mcl_cause mcl_cause_of(int error);
 
 /* request.c */
 int mcl_check_request(request_rec *r);
+int mcl_copy_result(request_rec *r);
 void mcl_child_init(apr_pool_t *pchild, server_rec *s);
 
 #endif /* MOD_CREDLIMIT_H */

@@ -27,7 +27,10 @@
  * Denials are logged at CredlimitLogLevel.  Each child keeps a small cache
  * of the keys it logged, so it logs the first denial of a key in each of
  * its windows, and at most MCL_DENIAL_LINES_PER_SECOND lines a second; the
- * next line it writes reports how many denials it left out.
+ * next line it writes reports how many denials it left out.  Errors that a
+ * client can cause on every request (an invalid cost, a missing key under
+ * CredlimitNoKey deny) are logged by each child at most once every 10
+ * seconds per kind, with the number left out.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -58,6 +61,23 @@ struct denial_slot {
 	uint64_t until_ns; /* end of the key's window when it was logged */
 };
 
+/* Errors a client can cause on every request, each logged by one child
+ * at most once per MCL_REQUEST_ERROR_INTERVAL_NS. */
+enum request_error {
+	REQUEST_ERROR_COST_HEADER, /* invalid cost in a header: 400 */
+	REQUEST_ERROR_COST_ENV,    /* invalid cost in a variable: 500 */
+	REQUEST_ERROR_NO_KEY,      /* no key under CredlimitNoKey deny: 403 */
+	REQUEST_ERROR_COUNT
+};
+
+#define MCL_REQUEST_ERROR_INTERVAL_NS (UINT64_C(10) * NS_PER_SECOND)
+
+/* Log state of one enum request_error in this child. */
+struct request_error_log {
+	uint64_t next_line_ns; /* monotonic time the next line may be written */
+	uint64_t left_out;     /* occurrences not logged since the last line */
+};
+
 /*
  * NOTE: the denial log state is per process and unsynchronized.  Under a
  * threaded MPM two threads may race on a slot; the worst outcome is one
@@ -67,6 +87,7 @@ static struct denial_slot *denial_cache;
 static uint64_t denial_second;
 static unsigned denial_lines_this_second;
 static uint64_t denials_left_out;
+static struct request_error_log request_error_logs[REQUEST_ERROR_COUNT];
 
 void mcl_child_init(apr_pool_t *pchild, server_rec *s)
 {
@@ -75,6 +96,7 @@ void mcl_child_init(apr_pool_t *pchild, server_rec *s)
 	denial_second = 0;
 	denial_lines_this_second = 0;
 	denials_left_out = 0;
+	memset(request_error_logs, 0, sizeof(request_error_logs));
 }
 
 static uint64_t monotonic_ns(void)
@@ -139,9 +161,34 @@ static uint64_t claim_denial_line(uint64_t hash, uint64_t window_end_ns,
 	return count;
 }
 
-/* Formats a key for the log as limitctl shows it: keys longer than
- * CREDLIMIT_KEY_INLINE_MAX bytes are cut to their first
- * CREDLIMIT_KEY_PREFIX bytes and "...".  The result is escaped. */
+/*
+ * Decides whether this occurrence of error gets a log line.  Returns "" to
+ * log it without a count, the text to append that reports how many were
+ * left out since the last line, or NULL to leave this one out.
+ */
+static const char *claim_error_line(request_rec *r, enum request_error error)
+{
+	struct request_error_log *log = &request_error_logs[error];
+	uint64_t now = monotonic_ns();
+	uint64_t left_out;
+
+	if (now < log->next_line_ns) {
+		log->left_out++;
+		return NULL;
+	}
+	log->next_line_ns = now + MCL_REQUEST_ERROR_INTERVAL_NS;
+	left_out = log->left_out;
+	log->left_out = 0;
+	if (left_out == 0)
+		return "";
+	return apr_psprintf(r->pool, " (%" PRIu64 " more since the last such line, not logged by this process)",
+			    left_out);
+}
+
+/* Formats a key for the log: keys longer than CREDLIMIT_KEY_INLINE_MAX
+ * bytes are cut to their first CREDLIMIT_KEY_PREFIX bytes and "...".
+ * limitctl list also appends "#" and 8 hex digits of the key's digest.
+ * The result is escaped. */
 static const char *loggable_key(apr_pool_t *pool, const char *key,
 				size_t key_len)
 {
@@ -243,6 +290,7 @@ static int read_cost(request_rec *r, struct decision *d)
 {
 	const struct mcl_source *source = &d->dir->cost;
 	unsigned long long cost;
+	const char *left_out;
 	const char *text;
 	char *end;
 
@@ -260,17 +308,38 @@ static int read_cost(request_rec *r, struct decision *d)
 		d->cost = cost;
 		return OK;
 	}
+	/* The value may come from the client, so the lines are capped. */
 	if (source->kind == MCL_SOURCE_HEADER) {
-		ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
-			      "invalid cost \"%s\" in header %s: expected a whole number from 0 to %" PRIu32,
-			      ap_escape_logitem(r->pool, text), source->name,
-			      UINT32_MAX);
+		left_out = APLOGrdebug(r)
+				   ? claim_error_line(r, REQUEST_ERROR_COST_HEADER)
+				   : NULL;
+		if (left_out != NULL)
+			ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+				      "invalid cost \"%s\" in header %s: expected a whole number from 0 to %" PRIu32 "%s",
+				      ap_escape_logitem(r->pool, text),
+				      source->name, UINT32_MAX, left_out);
 		return HTTP_BAD_REQUEST;
 	}
-	ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-		      "invalid cost \"%s\" in variable %s: expected a whole number from 0 to %" PRIu32 "; check the directive that sets it",
-		      ap_escape_logitem(r->pool, text), source->name, UINT32_MAX);
+	left_out = claim_error_line(r, REQUEST_ERROR_COST_ENV);
+	if (left_out != NULL)
+		ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+			      "invalid cost \"%s\" in variable %s: expected a whole number from 0 to %" PRIu32 "; check the directive that sets it%s",
+			      ap_escape_logitem(r->pool, text), source->name,
+			      UINT32_MAX, left_out);
 	return HTTP_INTERNAL_SERVER_ERROR;
+}
+
+static void log_no_key(request_rec *r, const struct mcl_zone *zone)
+{
+	const char *left_out;
+
+	if (!APLOGrdebug(r))
+		return;
+	left_out = claim_error_line(r, REQUEST_ERROR_NO_KEY);
+	if (left_out != NULL)
+		ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+			      "zone %s: request has no key, denied (CredlimitNoKey deny)%s",
+			      zone->name, left_out);
 }
 
 /* True when this request or one it belongs to was already charged. */
@@ -314,6 +383,22 @@ static const char *applied_policy_name(request_rec *r, struct decision *d)
 	return apr_pstrdup(r->pool, info.name);
 }
 
+/* Copies CREDLIMIT_RESULT of the request that an internal redirect (such
+ * as a local ErrorDocument) replaced.  httpd logs the last request of the
+ * chain, where the variable would otherwise be only REDIRECT_ plus it. */
+int mcl_copy_result(request_rec *r)
+{
+	const char *result;
+
+	if (r->prev == NULL ||
+	    apr_table_get(r->subprocess_env, MCL_ENV_RESULT) != NULL)
+		return DECLINED;
+	result = apr_table_get(r->prev->subprocess_env, MCL_ENV_RESULT);
+	if (result != NULL)
+		apr_table_setn(r->subprocess_env, MCL_ENV_RESULT, result);
+	return DECLINED;
+}
+
 int mcl_check_request(request_rec *r)
 {
 	static const struct mcl_source client_address = {
@@ -347,9 +432,7 @@ int mcl_check_request(request_rec *r)
 		case MCL_NO_KEY_DENY:
 			apr_table_setn(r->subprocess_env, MCL_ENV_RESULT,
 				       "no-key");
-			ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
-				      "zone %s: request has no key, denied (CredlimitNoKey deny)",
-				      d.zone->name);
+			log_no_key(r, d.zone);
 			return HTTP_FORBIDDEN;
 		default:
 			d.key = r->useragent_ip;

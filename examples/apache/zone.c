@@ -14,7 +14,9 @@
  * group, so they belong to the children's user: a child that grows the
  * table creates the next generation's segment itself, and may only do so
  * for a limiter its own user owns.  The parent switches back to root
- * before it returns.
+ * before it returns.  credlimit_options.owner would give new segments to
+ * the children's user but keep root's group, which a zone with mode 0660
+ * needs to be the children's Group, so the module switches both ids.
  *
  * Configuration changes.  A policy whose numbers changed is redefined in
  * place; customers keep their counts, clamped to the new numbers at their
@@ -26,6 +28,7 @@
 #include <inttypes.h>
 #include <stdbool.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "mod_credlimit.h"
@@ -33,6 +36,10 @@
 #include "apr_strings.h"
 #include "http_core.h"
 #include "unixd.h"
+
+/* Bytes of one table entry.  NOTE: the library's shm/layout.h sets this
+ * (CL_ENTRY_SIZE) and exports no size; keep the two equal. */
+#define MCL_ENTRY_BYTES UINT64_C(64)
 
 /* Effective user and group to restore after opening segments. */
 struct saved_identity {
@@ -143,6 +150,30 @@ static bool policy_equal(const struct credlimit_policy *a,
 	       a->initial_credits == b->initial_credits;
 }
 
+/*
+ * Describes why credlimit_policy_define() failed.  Its -ENOSPC means that
+ * no policy slot or no window slot is left, and the limiter's counts tell
+ * which.  existing_id is the policy's id, or negative for a new policy.
+ */
+static const char *describe_define_error(apr_pool_t *pool,
+					 const struct mcl_zone *zone,
+					 int existing_id, int error)
+{
+	struct credlimit_stats stats;
+
+	if (error != -ENOSPC || credlimit_stats(zone->limiter, &stats) < 0)
+		return credlimit_strerror(error);
+	if (existing_id < 0 && stats.policies >= CREDLIMIT_POLICY_MAX)
+		return apr_psprintf(pool, "all %d policy slots of segment %s are used, and a slot is never freed; limitctl policy list %s shows them, and only a new segment (stop httpd, limitctl destroy %s, start httpd) frees them",
+				    CREDLIMIT_POLICY_MAX, zone->segment,
+				    zone->segment, zone->segment);
+	if (stats.windows >= CREDLIMIT_WINDOWS_MAX)
+		return apr_psprintf(pool, "segment %s has registered all %d window lengths a limiter can have over its life; give the policy a window that another policy has or had, or recreate the segment (stop httpd, limitctl destroy %s, start httpd)",
+				    zone->segment, CREDLIMIT_WINDOWS_MAX,
+				    zone->segment);
+	return credlimit_strerror(error);
+}
+
 /* Defines or updates each configured policy and stores its id.  A policy
  * that cannot be defined keeps id -1: its requests follow
  * CredlimitOnError. */
@@ -170,7 +201,8 @@ static void define_policies(struct mcl_zone *zone, apr_pool_t *ptemp)
 				     zone->name, policy->name,
 				     format_policy(ptemp, &policy->numbers),
 				     policy->defined_at,
-				     credlimit_strerror(policy->id));
+				     describe_define_error(ptemp, zone, id,
+							   policy->id));
 			policy->id = -1;
 		} else if (id >= 0) {
 			ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, zone->server,
@@ -235,6 +267,28 @@ static apr_status_t close_zone(void *data)
 	return APR_SUCCESS;
 }
 
+/* Logs a creation that the library rejected with -ENOSPC or -ENOMEM
+ * before reserving the table: capacity entries of MCL_ENTRY_BYTES each. */
+static void log_no_room(struct mcl_zone *zone, int error, apr_pool_t *ptemp)
+{
+	uint64_t table_bytes = zone->capacity * MCL_ENTRY_BYTES;
+	const char *room = "the memory available";
+	struct statvfs shm;
+
+	zone->open_error = error;
+	if (error == -ENOSPC) {
+		room = "the free space of /dev/shm";
+		if (statvfs("/dev/shm", &shm) == 0)
+			room = apr_psprintf(ptemp,
+					    "the %" PRIu64 " bytes free in /dev/shm",
+					    (uint64_t)shm.f_bavail * shm.f_frsize);
+	}
+	ap_log_error(APLOG_MARK, APLOG_ERR, 0, zone->server,
+		     "zone %s (%s): cannot create segment /dev/shm/credlimit.%s: its table of %" PRIu64 " slots needs %" PRIu64 " bytes, more than %s; lower capacity, or make room and restart; its requests follow CredlimitOnError",
+		     zone->name, zone->defined_at, zone->segment,
+		     zone->capacity, table_bytes, room);
+}
+
 /*
  * Opens one zone.  Returns 0, also when the segment is unusable (the zone
  * is then unavailable and its requests follow CredlimitOnError), or a
@@ -270,6 +324,10 @@ static int open_zone(struct mcl_zone *zone, apr_pool_t *pconf,
 			     zone->name, zone->defined_at, zone->segment,
 			     credlimit_strerror(rc));
 		return rc;
+	}
+	if (rc == -ENOSPC || rc == -ENOMEM) {
+		log_no_room(zone, rc, ptemp);
+		return 0;
 	}
 	if (rc < 0) {
 		zone->open_error = rc;
@@ -356,6 +414,26 @@ enum mcl_cause mcl_cause_of(int error)
 	}
 }
 
+/* Describes a full table with advice that fits the limiter's sizes: a
+ * table below its max-capacity can grow live, and a larger max-capacity
+ * applies only when the segment is created. */
+static const char *describe_full_table(apr_pool_t *pool,
+				       const struct mcl_zone *zone)
+{
+	struct credlimit_stats stats;
+	int rc = credlimit_stats(zone->limiter, &stats);
+
+	if (rc < 0)
+		return apr_psprintf(pool, "the table is full and a new key found no room (its size is unknown: %s); limitctl stats %s shows it",
+				    credlimit_strerror(rc), zone->segment);
+	if (stats.capacity < stats.max_capacity)
+		return apr_psprintf(pool, "the table is full and a new key found no room: it has %" PRIu64 " of at most %" PRIu64 " slots; grow it with limitctl grow %s --capacity N",
+				    stats.capacity, stats.max_capacity,
+				    zone->segment);
+	return apr_psprintf(pool, "the table is full and a new key found no room: it has %" PRIu64 " slots, its max-capacity; max-capacity applies only when the segment is created, so stop httpd, run limitctl destroy %s (customers lose their counts), raise max-capacity in CredlimitZone %s, and start httpd",
+			    stats.capacity, zone->segment, zone->name);
+}
+
 static const char *describe_cause(apr_pool_t *pool,
 				  const struct mcl_zone *zone,
 				  enum mcl_cause cause, int error)
@@ -366,8 +444,7 @@ static const char *describe_cause(apr_pool_t *pool,
 				    zone->segment,
 				    credlimit_strerror(zone->open_error));
 	case MCL_CAUSE_FULL:
-		return apr_psprintf(pool, "the table is full and a new key found no room; raise max-capacity or grow it with limitctl grow %s",
-				    zone->segment);
+		return describe_full_table(pool, zone);
 	case MCL_CAUSE_BUSY:
 		return apr_psprintf(pool, "a slot stayed busy for over a second; limitctl check %s names the process",
 				    zone->segment);
