@@ -212,6 +212,69 @@ static void planted_control_segment_rejected(void **state)
 	close(fd);
 }
 
+/* Exit codes of create_as_other_child(). */
+enum {
+	CHILD_SETUID_FAILED = 10,
+	CHILD_CREATE_NOT_EACCES,
+	CHILD_CONTROL_LEFT,
+};
+
+/* As OTHER_UID: creating a limiter whose table name a file of root's
+ * takes fails with -EACCES, the error of removing that file (glibc's
+ * shm_unlink() reports EPERM as EACCES), and leaves no control segment
+ * behind. */
+static int create_as_other_child(const char *name)
+{
+	struct credlimit_options o = unit_options(3, SEC, 5, 0, 8);
+	char path[PATH_MAX];
+	credlimit_t *cl = NULL;
+	struct stat st;
+
+	child_prepare();
+	if (setgid(OTHER_GID) != 0 || setuid(OTHER_UID) != 0)
+		return CHILD_SETUID_FAILED;
+	if (credlimit_open(name, CREDLIMIT_OPEN_CREATE, &o, &cl) != -EACCES)
+		return CHILD_CREATE_NOT_EACCES;
+	segment_path(path, name, "");
+	if (stat(path, &st) == 0)
+		return CHILD_CONTROL_LEFT;
+	return 0;
+}
+
+static void planted_table_segment(void **state)
+{
+	struct fixture *f = *state;
+	char path[PATH_MAX];
+	credlimit_t *cl = NULL;
+	struct stat st;
+	pid_t pid;
+
+	if (!running_as_root())
+		skip();
+
+	/* A user who may not remove the file cannot create the limiter. */
+	segment_path(path, f->name, ".g1");
+	plant_file(path, 0600, 4096);
+	assert_int_equal(chown(path, 0, 0), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(create_as_other_child(f->name));
+	assert_int_equal(wait_child(pid), 0);
+	assert_int_equal(unlink(path), 0);
+
+	/* A creator who may remove it (root in the sticky /dev/shm)
+	 * replaces it with a table of its own. */
+	plant_file(path, 0666, 4096);
+	cl = open_limiter(f->name);
+	assert_true(credlimit_created(cl));
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_uid, geteuid());
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(credlimit_check(cl, NULL, NULL), 0);
+	credlimit_close(cl);
+}
+
 /* ---- segments changed while in use ---- */
 
 static void grown_table_keeps_working(void **state)
@@ -392,6 +455,7 @@ int main(void)
 		HOSTILE_TEST(name_with_path_rejected),
 		HOSTILE_TEST(name_over_limit_rejected),
 		HOSTILE_TEST(planted_control_segment_rejected),
+		HOSTILE_TEST(planted_table_segment),
 		HOSTILE_TEST(grown_table_keeps_working),
 		HOSTILE_TEST(shrunk_table_raises_sigbus),
 		HOSTILE_TEST(rewritten_headers_detected),
