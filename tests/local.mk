@@ -11,7 +11,8 @@ CL_UNIT_TESTS = \
 	tests/test_process \
 	tests/test_growth \
 	tests/test_hostile \
-	tests/test_clock
+	tests/test_clock \
+	tests/test_chaos
 
 check_PROGRAMS += $(CL_UNIT_TESTS)
 TESTS += $(CL_UNIT_TESTS)
@@ -70,6 +71,11 @@ tests_test_clock_SOURCES = tests/test_clock.c tests/unit.h
 tests_test_clock_CPPFLAGS = $(CL_UNIT_CPPFLAGS)
 tests_test_clock_CFLAGS = $(CL_UNIT_CFLAGS)
 tests_test_clock_LDADD = $(CL_UNIT_LDADD)
+
+tests_test_chaos_SOURCES = tests/test_chaos.c tests/unit.h
+tests_test_chaos_CPPFLAGS = $(CL_UNIT_CPPFLAGS)
+tests_test_chaos_CFLAGS = $(CL_UNIT_CFLAGS)
+tests_test_chaos_LDADD = $(CL_UNIT_LDADD)
 
 # limitctl and the library on a /dev/shm too small for the table.
 TESTS += tests/shm-full.sh
