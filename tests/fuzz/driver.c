@@ -109,7 +109,9 @@ static int run_path(const char *path)
 	}
 	closedir(dir);
 
-	qsort(names, count, sizeof(*names), compare_names);
+	/* qsort() needs a valid pointer even for no elements. */
+	if (count > 0)
+		qsort(names, count, sizeof(*names), compare_names);
 	for (size_t i = 0; i < count; i++) {
 		char file[PATH_MAX];
 
