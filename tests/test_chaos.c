@@ -151,6 +151,16 @@ static void limitctl_check(const char *name)
 	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* Name of the test's limiter, removed by remove_limiter() even when an
+ * assertion stops the test. */
+static char name[64];
+
+static int remove_limiter(void **state)
+{
+	credlimit_unlink(name);
+	return 0;
+}
+
 static void chaos_kills_keep_limits(void **state)
 {
 	struct credlimit_options o = unit_options(R, W, C, I, 1024);
@@ -163,7 +173,6 @@ static void chaos_kills_keep_limits(void **state)
 	pid_t pids[WORKERS];
 	struct chaos *shared;
 	credlimit_t *cl = NULL;
-	char name[64];
 	int problems;
 
 	snprintf(name, sizeof(name), "hd-chaos-%d", (int)getpid());
@@ -264,7 +273,8 @@ static void chaos_kills_keep_limits(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(chaos_kills_keep_limits),
+		cmocka_unit_test_teardown(chaos_kills_keep_limits,
+					  remove_limiter),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
