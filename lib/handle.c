@@ -283,6 +283,14 @@ static int create_named(struct credlimit *cl, const struct credlimit_options *o)
 		err = cl_segment_create(table_name, cl_table_size(initial),
 					o->mode, owner, (gid_t)-1, true,
 					&table_map);
+	} else if (err == -EEXIST) {
+		/* Another user's file in the way.  Returning -EEXIST would
+		 * make credlimit_open() attach to the control segment that
+		 * this call removes, and report a confusing -ENOENT. */
+		err = -errno;
+		cl_log(cl, CREDLIMIT_LOG_ERROR,
+		       "%s: table segment exists and cannot be removed: %s",
+		       table_name, credlimit_strerror(err));
 	}
 	if (err < 0)
 		goto fail_remove_ctl;

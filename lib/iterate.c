@@ -38,6 +38,11 @@ static int entry_describe(const struct credlimit *cl, uint64_t meta,
 	out->key_len = len;
 	out->key_hashed = cl_meta_hashed(meta);
 	if (out->key_hashed) {
+		/* Only keys longer than the inline room are hashed, so a
+		 * shorter length is corrupt, and would report more stored
+		 * bytes than the key has. */
+		if (len <= CREDLIMIT_KEY_INLINE_MAX)
+			return -EBADMSG;
 		memcpy(out->digest, key, sizeof(out->digest));
 		memcpy(out->key, (const uint8_t *)key + 16, CREDLIMIT_KEY_PREFIX);
 		out->key_stored = CREDLIMIT_KEY_PREFIX;

@@ -9,7 +9,10 @@ CL_UNIT_TESTS = \
 	tests/test_table \
 	tests/test_segment \
 	tests/test_process \
-	tests/test_growth
+	tests/test_growth \
+	tests/test_hostile \
+	tests/test_clock \
+	tests/test_chaos
 
 check_PROGRAMS += $(CL_UNIT_TESTS)
 TESTS += $(CL_UNIT_TESTS)
@@ -58,6 +61,21 @@ tests_test_growth_CPPFLAGS = $(CL_UNIT_CPPFLAGS)
 tests_test_growth_CFLAGS = $(CL_UNIT_CFLAGS) -pthread
 tests_test_growth_LDFLAGS = $(AM_LDFLAGS) -pthread
 tests_test_growth_LDADD = $(CL_UNIT_LDADD)
+
+tests_test_hostile_SOURCES = tests/test_hostile.c tests/unit.h
+tests_test_hostile_CPPFLAGS = $(CL_UNIT_CPPFLAGS)
+tests_test_hostile_CFLAGS = $(CL_UNIT_CFLAGS)
+tests_test_hostile_LDADD = $(CL_UNIT_LDADD)
+
+tests_test_clock_SOURCES = tests/test_clock.c tests/unit.h
+tests_test_clock_CPPFLAGS = $(CL_UNIT_CPPFLAGS)
+tests_test_clock_CFLAGS = $(CL_UNIT_CFLAGS)
+tests_test_clock_LDADD = $(CL_UNIT_LDADD)
+
+tests_test_chaos_SOURCES = tests/test_chaos.c tests/unit.h
+tests_test_chaos_CPPFLAGS = $(CL_UNIT_CPPFLAGS)
+tests_test_chaos_CFLAGS = $(CL_UNIT_CFLAGS)
+tests_test_chaos_LDADD = $(CL_UNIT_LDADD)
 
 # limitctl and the library on a /dev/shm too small for the table.
 TESTS += tests/shm-full.sh

@@ -5,11 +5,17 @@
 # `make check` twice: in the normal build (build/), then in a second build
 # with AddressSanitizer and UndefinedBehaviorSanitizer (build-sanitizers/,
 # configure --enable-sanitizers), so that a memory error that happens to
-# pass in the first run fails in the second.  Each run covers the cmocka
-# unit tests, the limitctl end-to-end tests and the example server's
-# end-to-end test.  The Apache module's test runs in the first pass only:
-# httpd cannot load a module built with the sanitizers.  On failure it
-# prints the logs of the tests that failed.
+# pass in the first run fails in the second.  Each of these runs covers
+# the cmocka unit tests, the replay of the saved fuzz inputs, the limitctl
+# end-to-end tests and the example server's end-to-end test.  The Apache
+# module's test runs in the first pass only: httpd cannot load a module
+# built with the sanitizers.
+#
+# A third build (build-tsan/, configure --enable-tsan) runs the threaded
+# tests under ThreadSanitizer with the suppressions of tests/tsan.supp.
+# A fourth (build-fuzz/, CC=clang --enable-fuzzing) runs each libFuzzer
+# target for FUZZ_SECONDS seconds (default 10; 0 skips it).  On failure
+# it prints the logs of the tests that failed.
 set -eu
 
 srcdir=$(cd "$(dirname "$0")/.." && pwd)
@@ -50,4 +56,38 @@ if ! make -j"$(nproc)" check; then
 	exit 1
 fi
 
-echo "run-all.sh: all tests passed, also under AddressSanitizer and UndefinedBehaviorSanitizer"
+# ThreadSanitizer cannot share a build with AddressSanitizer.  Its build
+# runs only the tests whose threads share one process.  ThreadSanitizer
+# emulates 16-byte atomics under a spin lock of its own process
+# (mutex128 in compiler-rt's tsan_interface_atomic.cpp), so the workers
+# of test_process, which decide on one key from several processes, lose
+# updates under it.
+tsan_dir=${TSAN_BUILD_DIR:-$srcdir/build-tsan}
+tsan_tests="tests/test_api tests/test_growth"
+echo "run-all.sh: building with ThreadSanitizer in $tsan_dir"
+mkdir -p "$tsan_dir"
+cd "$tsan_dir"
+if [ ! -f Makefile ] || [ "$srcdir/configure" -nt Makefile ]; then
+	"$srcdir/configure" --enable-tsan --with-apxs=no
+fi
+make -j"$(nproc)" $tsan_tests
+if ! TSAN_OPTIONS="suppressions=$srcdir/tests/tsan.supp halt_on_error=1" \
+	make -j"$(nproc)" check TESTS="$tsan_tests"; then
+	echo "run-all.sh: threaded tests failed under ThreadSanitizer; logs of the failures follow" >&2
+	show_failures
+	exit 1
+fi
+
+fuzz_seconds=${FUZZ_SECONDS:-10}
+if [ "$fuzz_seconds" -gt 0 ]; then
+	fuzz_dir=${FUZZ_BUILD_DIR:-$srcdir/build-fuzz}
+	echo "run-all.sh: running each fuzz target for $fuzz_seconds s in $fuzz_dir"
+	mkdir -p "$fuzz_dir"
+	cd "$fuzz_dir"
+	if [ ! -f Makefile ] || [ "$srcdir/configure" -nt Makefile ]; then
+		"$srcdir/configure" CC=clang --enable-fuzzing --with-apxs=no
+	fi
+	make -j"$(nproc)" fuzz FUZZ_SECONDS="$fuzz_seconds"
+fi
+
+echo "run-all.sh: all tests passed, also under AddressSanitizer and UndefinedBehaviorSanitizer, and the threaded tests under ThreadSanitizer"
