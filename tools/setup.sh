@@ -17,7 +17,7 @@ build_dir=${BUILD_DIR:-$srcdir/build}
 
 packages="gcc libc6-dev make autoconf automake libtool pkgconf liburcu-dev
 libcmocka-dev curl apache2-utils procps python3 util-linux apache2 apache2-dev
-clang libfuzzer-14-dev"
+clang libfuzzer-14-dev libclang-rt-14-dev"
 
 if [ "$(id -u)" -eq 0 ]; then
 	sudo=
