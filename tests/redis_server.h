@@ -4,7 +4,7 @@
  * Each server is started by the test itself: redis-server (the path
  * configure found, CL_REDIS_SERVER) on 127.0.0.1 and a free port, without
  * persistence, with its files in a fresh folder under /tmp.  The test
- * waits until PING answers.  Servers are stopped by rs_stop(), and by an
+ * waits until the server replies to PING.  Servers are stopped by rs_stop(), and by an
  * atexit() handler after a failed assertion, so none outlives the test.
  * A test exits with 77 (skipped) when redis-server is missing.
  */
@@ -52,26 +52,47 @@ static inline void rs_sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
-/* Returns a port the kernel had free a moment ago. */
-static inline int rs_free_port(void)
+/* Returns true when 127.0.0.1:port can be bound now.  With port 0 the
+ * kernel picks a free port, stored in *bound. */
+static inline bool rs_bind_test(int port, int *bound)
 {
 	struct sockaddr_in addr = { .sin_family = AF_INET };
 	socklen_t len = sizeof(addr);
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	int port = -1;
+	bool ok;
 
 	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&addr, &len) == 0)
-		port = ntohs(addr.sin_port);
+	addr.sin_port = htons((uint16_t)port);
+	ok = fd >= 0 && bind(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0 &&
+	     getsockname(fd, (struct sockaddr *)&addr, &len) == 0;
+	if (ok && bound != NULL)
+		*bound = ntohs(addr.sin_port);
 	if (fd >= 0)
 		close(fd);
-	return port;
+	return ok;
+}
+
+/* Returns a port the kernel had free a moment ago.  A cluster node also
+ * listens on port + 10000 for its bus, so its port must be at most 55535
+ * and that one free too. */
+static inline int rs_free_port(bool cluster)
+{
+	for (int tries = 0; tries < 1000; tries++) {
+		int port;
+
+		if (!rs_bind_test(0, &port))
+			return -1;
+		if (!cluster)
+			return port;
+		if (port <= 55535 && rs_bind_test(port + 10000, NULL))
+			return port;
+	}
+	return -1;
 }
 
 /* Sends one command to 127.0.0.1:port, the arguments as C strings.
  * Returns the reply (free with cl_reply_free()), or NULL when the server
- * did not answer within 2 s. */
+ * sent no reply within 2 s. */
 static inline struct cl_reply *rs_command_port(int port, int argc,
 					const char *const *argv)
 {
@@ -111,8 +132,8 @@ static inline bool rs_ping(int port)
 	return ok;
 }
 
-/* Starts the server on s->port (a new free port when 0).  Returns false
- * when it did not answer PING within 10 s. */
+/* Starts the server on s->port.  Returns false when it did not reply to
+ * PING within 10 s. */
 static inline bool rs_launch(struct rs *s)
 {
 	char port[16];
@@ -224,7 +245,7 @@ static inline struct rs *rs_start(bool cluster)
 	if (mkdtemp(s->dir) == NULL)
 		return NULL;
 	for (int tries = 0; tries < 5; tries++) {
-		s->port = rs_free_port();
+		s->port = rs_free_port(cluster);
 		if (s->port > 0 && rs_launch(s))
 			return s;
 		rs_stop(s);

@@ -8,7 +8,8 @@
  * the decision script with the C algorithm, exact totals from several
  * processes on one key, expiry, NOSCRIPT after SCRIPT FLUSH, and the
  * failure actions while the server is paused (SIGSTOP), killed and
- * restarted.  Shared-memory limiters these tests make are named rds-*.
+ * restarted, a three-primary Redis Cluster with a slot migration (ASK
+ * and MOVED), and client-side shards.  Shared-memory limiters these tests make are named rds-*.
  */
 #include <inttypes.h>
 #include <pthread.h>
@@ -827,6 +828,238 @@ static void missing_limiter_not_found(void **ctx)
 	rs_free(server);
 }
 
+/* Returns the status or bulk reply of a command as a new string. */
+static char *rs_text(int port, int argc, const char *const *argv)
+{
+	struct cl_reply *reply = rs_command_port(port, argc, argv);
+	char *text = NULL;
+
+	if (reply != NULL && reply->str != NULL)
+		text = strdup(reply->str);
+	cl_reply_free(reply);
+	return text;
+}
+
+/* Waits up to 10 s until every node reports cluster_state:ok. */
+static bool cluster_ready(struct rs **nodes, int count)
+{
+	static const char *const info[] = { "CLUSTER", "INFO" };
+
+	for (int tries = 0; tries < 1000; tries++) {
+		int ok = 0;
+
+		for (int i = 0; i < count; i++) {
+			char *text = rs_text(nodes[i]->port, 2, info);
+
+			if (text != NULL && strstr(text, "cluster_state:ok"))
+				ok++;
+			free(text);
+		}
+		if (ok == count)
+			return true;
+		rs_sleep_ms(10);
+	}
+	return false;
+}
+
+/* Starts three primaries with a third of the slots each and joins them. */
+static void cluster_start(struct rs *nodes[3], char *ids[3])
+{
+	static const char *const myid[] = { "CLUSTER", "MYID" };
+
+	for (int i = 0; i < 3; i++) {
+		char first[8], last[8];
+		const char *add[] = { "CLUSTER", "ADDSLOTSRANGE", first, last };
+
+		nodes[i] = rs_start(true);
+		assert_non_null(nodes[i]);
+		snprintf(first, sizeof(first), "%d", i * 5462);
+		snprintf(last, sizeof(last), "%d",
+			 i == 2 ? CL_REDIS_SLOTS - 1 : i * 5462 + 5461);
+		free(rs_text(nodes[i]->port, 4, add));
+		ids[i] = rs_text(nodes[i]->port, 2, myid);
+		assert_non_null(ids[i]);
+	}
+	for (int i = 1; i < 3; i++) {
+		char port[8];
+		const char *meet[] = { "CLUSTER", "MEET", "127.0.0.1", port };
+
+		snprintf(port, sizeof(port), "%d", nodes[i]->port);
+		free(rs_text(nodes[0]->port, 4, meet));
+	}
+	assert_true(cluster_ready(nodes, 3));
+}
+
+static int node_of_slot(unsigned slot)
+{
+	return slot < 5462 ? 0 : slot < 10924 ? 1 : 2;
+}
+
+/* Decisions on a three-primary cluster, then a slot migration: a new key
+ * of the migrating slot follows ASK to the importing node, and after the
+ * move a key's next decision follows MOVED and keeps its counts. */
+static void cluster_redirections(void **ctx)
+{
+	struct credlimit_policy p = policy_of(5, 3600 * SEC, 0, 0);
+	struct credlimit_result r;
+	struct credlimit_stats s;
+	struct rs *nodes[3];
+	char *ids[3];
+	char uri[128];
+	char moving[32] = "", fresh[32] = "";
+	struct credlimit_options o;
+	credlimit_t *cl;
+	unsigned slot = 0;
+	int count = 0, from, to;
+
+	cluster_start(nodes, ids);
+	credlimit_options_init(&o);
+	o.default_policy = p;
+	snprintf(uri, sizeof(uri),
+		 "redis+cluster://127.0.0.1:%d?prefix=rds:&timeout_ms=2000",
+		 nodes[0]->port);
+	assert_int_equal(credlimit_open(uri, CREDLIMIT_OPEN_CREATE, &o, &cl),
+			 0);
+
+	for (int i = 0; i < 60; i++) {
+		char key[16];
+		int len = snprintf(key, sizeof(key), "c%d", i);
+
+		assert_int_equal(credlimit_acquire(cl, key, (size_t)len, 1, &r),
+				 0);
+		assert_int_equal(r.verdict, CREDLIMIT_ALLOWED);
+		assert_int_equal(r.flags, CREDLIMIT_RESULT_NEW);
+	}
+	for (int i = 0; i < 3; i++) {
+		static const char *const dbsize[] = { "DBSIZE" };
+
+		/* Each primary has customers, and node 0 the policies. */
+		assert_true(rs_integer(nodes[i]->port, 1, dbsize) >= 5);
+	}
+	assert_int_equal(credlimit_foreach(cl, CREDLIMIT_NOW, count_entry,
+					   &count),
+			 0);
+	assert_int_equal(count, 60);
+
+	/* Two keys of one slot: "moving" exists before the migration. */
+	for (int i = 0; fresh[0] == '\0'; i++) {
+		char key[32], name[48];
+		int len = snprintf(key, sizeof(key), "m%d", i);
+
+		snprintf(name, sizeof(name), "rds:{%s}", key);
+		if (moving[0] == '\0') {
+			memcpy(moving, key, (size_t)len + 1);
+			slot = cl_redis_key_slot(name, strlen(name));
+		} else if (cl_redis_key_slot(name, strlen(name)) == slot) {
+			memcpy(fresh, key, (size_t)len + 1);
+		}
+	}
+	assert_int_equal(credlimit_acquire(cl, moving, strlen(moving), 2, &r),
+			 0);
+	from = node_of_slot(slot);
+	to = (from + 1) % 3;
+
+	{
+		char slot_text[8], port[8], name[48];
+		const char *importing[] = { "CLUSTER", "SETSLOT", slot_text,
+					    "IMPORTING", ids[from] };
+		const char *migrating[] = { "CLUSTER", "SETSLOT", slot_text,
+					    "MIGRATING", ids[to] };
+		const char *migrate[] = { "MIGRATE", "127.0.0.1", port, name,
+					  "0", "5000" };
+		const char *node[] = { "CLUSTER", "SETSLOT", slot_text, "NODE",
+				       ids[to] };
+
+		snprintf(slot_text, sizeof(slot_text), "%u", slot);
+		snprintf(port, sizeof(port), "%d", nodes[to]->port);
+		snprintf(name, sizeof(name), "rds:{%s}", moving);
+		free(rs_text(nodes[to]->port, 5, importing));
+		free(rs_text(nodes[from]->port, 5, migrating));
+
+		/* A key the old node lacks: ASK sends it to the new one. */
+		assert_int_equal(credlimit_acquire(cl, fresh, strlen(fresh), 1,
+						   &r),
+				 0);
+		assert_int_equal(r.flags, CREDLIMIT_RESULT_NEW);
+		assert_int_equal(credlimit_stats(cl, &s), 0);
+		assert_true(s.redis_ask >= 1);
+
+		free(rs_text(nodes[from]->port, 6, migrate));
+		for (int i = 0; i < 3; i++)
+			free(rs_text(nodes[i]->port, 5, node));
+	}
+
+	/* The handle still maps the slot to the old node: MOVED. */
+	assert_int_equal(credlimit_acquire(cl, moving, strlen(moving), 1, &r),
+			 0);
+	assert_int_equal(r.verdict, CREDLIMIT_ALLOWED);
+	assert_int_equal(r.flags, 0);
+	assert_int_equal(r.remaining, 2);
+	assert_int_equal(credlimit_stats(cl, &s), 0);
+	assert_true(s.redis_moved >= 1);
+	assert_int_equal(s.redis_errors, 0);
+	assert_int_equal(s.entries, 62);
+
+	credlimit_close(cl);
+	for (int i = 0; i < 3; i++) {
+		free(ids[i]);
+		rs_free(nodes[i]);
+	}
+}
+
+/* Client-side shards: each key always reaches the same server, and the
+ * servers share the keys. */
+static void shards_spread_keys(void **ctx)
+{
+	struct credlimit_policy p = policy_of(2, 3600 * SEC, 0, 0);
+	struct credlimit_result r;
+	struct credlimit_options o;
+	struct rs *servers[3];
+	credlimit_t *cl;
+	char uri[160];
+	int count = 0;
+
+	for (int i = 0; i < 3; i++) {
+		servers[i] = rs_start(false);
+		assert_non_null(servers[i]);
+	}
+	snprintf(uri, sizeof(uri),
+		 "redis+shards://127.0.0.1:%d,127.0.0.1:%d,127.0.0.1:%d/0?"
+		 "prefix=rds:",
+		 servers[0]->port, servers[1]->port, servers[2]->port);
+	credlimit_options_init(&o);
+	o.default_policy = p;
+	assert_int_equal(credlimit_open(uri, CREDLIMIT_OPEN_CREATE, &o, &cl),
+			 0);
+
+	for (int round = 0; round < 3; round++) {
+		for (int i = 0; i < 30; i++) {
+			char key[16];
+			int len = snprintf(key, sizeof(key), "s%d", i);
+
+			assert_int_equal(credlimit_acquire(cl, key, (size_t)len,
+							   1, &r),
+					 0);
+			assert_int_equal(r.verdict, round < 2
+							    ? CREDLIMIT_ALLOWED
+							    : CREDLIMIT_DENIED);
+		}
+	}
+	for (int i = 0; i < 3; i++) {
+		static const char *const dbsize[] = { "DBSIZE" };
+
+		assert_true(rs_integer(servers[i]->port, 1, dbsize) >= 3);
+	}
+	assert_int_equal(credlimit_foreach(cl, CREDLIMIT_NOW, count_entry,
+					   &count),
+			 0);
+	assert_int_equal(count, 30);
+
+	credlimit_close(cl);
+	for (int i = 0; i < 3; i++)
+		rs_free(servers[i]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -843,6 +1076,8 @@ int main(void)
 		cmocka_unit_test(killed_server_allows),
 		cmocka_unit_test(down_server_decides_locally),
 		cmocka_unit_test(missing_limiter_not_found),
+		cmocka_unit_test(cluster_redirections),
+		cmocka_unit_test(shards_spread_keys),
 	};
 
 	rs_require_server();

@@ -8,39 +8,13 @@
 
 . "$TOP_SRCDIR/tests/limitctl/common.sh"
 
-REDIS_SERVER=${REDIS_SERVER:-redis-server}
-if ! command -v "$REDIS_SERVER" >/dev/null 2>&1; then
-	echo "SKIP: redis-server not found (Debian package redis-server)"
-	exit 77
-fi
-require_python
+. "$TOP_SRCDIR/tests/limitctl/redis-common.sh"
 
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-mkdir "$WORK/redis"
-"$REDIS_SERVER" --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no \
-	--dir "$WORK/redis" --daemonize no >"$WORK/redis.log" 2>&1 &
-REDIS_PID=$!
-
-stop_redis() {
-	kill "$REDIS_PID" 2>/dev/null
-	wait "$REDIS_PID" 2>/dev/null
-	cleanup
-}
-trap stop_redis EXIT
-
-for _ in $(seq 100); do
-	python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 0.1)' \
-		"$PORT" 2>/dev/null && break
-	sleep 0.05
-done
-
+start_redis
+PORT=$REDIS_PORT
 URI="redis://127.0.0.1:$PORT/0?prefix=rds-lctl:"
 
-run list "$URI"
-if printf '%s' "$err" | grep -q 'without Redis support'; then
-	echo "SKIP: libcredlimit was built without Redis support"
-	exit 77
-fi
+skip_without_redis_support "$URI"
 expect_status 3 "list before create"
 expect_err "not found: Redis has no policies hash" "list before create"
 
