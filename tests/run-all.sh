@@ -41,7 +41,7 @@ echo "run-all.sh: building with sanitizers in $sanitizer_dir"
 mkdir -p "$sanitizer_dir"
 cd "$sanitizer_dir"
 if [ ! -f Makefile ] || [ "$srcdir/configure" -nt Makefile ]; then
-	"$srcdir/configure" --enable-sanitizers
+	"$srcdir/configure" --enable-sanitizers --with-redis
 fi
 make -j"$(nproc)"
 if ! make -j"$(nproc)" check; then
