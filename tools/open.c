@@ -178,6 +178,13 @@ static int explain_redis_open_error(const char *name, int error)
 			    name);
 		return EXIT_USAGE;
 
+	case -EPROTONOSUPPORT:
+		print_error("cannot open limiter \"%s\": this libcredlimit was "
+			    "built without Redis support; rebuild it with "
+			    "hiredis (Debian package libhiredis-dev)",
+			    name);
+		return EXIT_FAILED;
+
 	default:
 		print_error("cannot open limiter \"%s\": %s; check that Redis "
 			    "runs there and answers within the timeout",
