@@ -35,8 +35,8 @@
  *
  * Redis.  A name of the form redis://HOST:PORT/DB?OPTIONS (or
  * redis+shards://..., redis+cluster://...) opens a limiter kept in Redis
- * instead, shared by every host that opens the same URI, with the same
- * functions; docs/redis.md describes the URI, the keys and the failure
+ * instead, with the same functions.  Every host that opens the same URI
+ * shares it.  docs/redis.md describes the URI, the keys and the failure
  * actions.  Each function below states what differs on Redis.  A handle
  * on Redis makes one connection per server and process, and its threads
  * take turns on it.
@@ -284,10 +284,10 @@ struct credlimit_stats {
 	mode_t mode;            /* permissions of the control segment */
 	uid_t owner;            /* owner of the control segment */
 
-	/* Redis only (0 on shared memory).  On Redis, allowed, denied and
-	 * credits_spent count this process's decisions since open or fork,
-	 * entries counts customer keys found by SCAN, and policies the
-	 * policies defined; the sizes above are 0.  These count this
+	/* On Redis, allowed, denied and credits_spent count this process's
+	 * decisions since open or fork(), entries counts the customer keys
+	 * that SCAN finds, and the table sizes above are 0.  The fields
+	 * below are Redis only (0 on shared memory) and count this
 	 * process's events: */
 	uint64_t redis_errors;     /* commands or connects that failed */
 	uint64_t redis_timeouts;   /* of which timed out */
@@ -478,9 +478,9 @@ CREDLIMIT_API int credlimit_peek(credlimit_t *cl, const void *key,
 /*
  * Copies the key's entry into *entry, its `now` member computed at now_ns.
  * Errors: -EINVAL, -E2BIG, -ENOENT (no entry), -EBADMSG.  Redis: a key
- * over CREDLIMIT_KEY_INLINE_MAX bytes reports an unkeyed SipHash digest;
- * state and `now` are read by two commands, not atomically; connection
- * errors as for credlimit_open().
+ * over CREDLIMIT_KEY_INLINE_MAX bytes reports an unkeyed SipHash digest.
+ * The state and `now` are read by two commands, not atomically.  Extra
+ * errors: the connection errors of credlimit_open().
  */
 CREDLIMIT_API int credlimit_lookup(credlimit_t *cl, const void *key,
 				   size_t key_len, uint64_t now_ns,
@@ -563,10 +563,10 @@ CREDLIMIT_API int credlimit_policy_list(credlimit_t *cl,
  * Calls fn for every entry, in table order, with `now` computed at now_ns.
  * Entries inserted or removed meanwhile may or may not be visited; the
  * others are visited exactly once.  Returns 0, fn's non-zero return, or
- * -EBADMSG.  Works on read-only handles.  Redis: SCAN on every server
- * that holds customers, in no particular order, fn called without the
- * handle's lock; a key may be visited twice while a cluster reshards;
- * connection errors.
+ * -EBADMSG.  Works on read-only handles.  Redis: walks every server that
+ * stores customers with SCAN, in no particular order, and calls fn without
+ * the handle's lock.  A key may be visited twice while a cluster
+ * reshards.  Extra errors: the connection errors of credlimit_open().
  */
 CREDLIMIT_API int credlimit_foreach(credlimit_t *cl, uint64_t now_ns,
 				    credlimit_entry_fn fn, void *context);
