@@ -15,6 +15,8 @@
  *                   the command is sent again there; "ASK slot host:port"
  *                   sends ASKING and the command to that node once,
  *                   without changing the map (the slot is migrating).
+ *                   A connection error makes the next command reload
+ *                   the map, so a failover's new primary is found.
  *
  * Connections are made on first use.  A failed connect or command closes
  * the connection and makes the node wait before the next connect: the
@@ -280,7 +282,7 @@ static int apply_slot_range(struct cl_redis *st, const struct cl_reply *range)
 	return 0;
 }
 
-/* Loads the slot map from the first node that answers CLUSTER SLOTS. */
+/* Loads the slot map from the first node that replies to CLUSTER SLOTS. */
 static int load_slots(struct cl_redis *st)
 {
 	static const char *const argv[] = { "CLUSTER", "SLOTS" };
@@ -377,6 +379,14 @@ int cl_redis_command(struct cl_redis *st, const char *key, size_t key_len,
 
 		err = cl_redis_node_command(st, index, asking, argc, argv,
 					    lens, reply);
+		if (err < 0 && st->config.mode == CL_REDIS_CLUSTER) {
+			/* The node may have failed over to a replica, so
+			 * the next command reloads the map from a node that
+			 * replies.  NOTE: failover is not covered by the
+			 * tests, which start primaries only. */
+			st->slots_loaded = false;
+			return err;
+		}
 		if (err < 0 || st->config.mode != CL_REDIS_CLUSTER)
 			return err;
 
