@@ -6,8 +6,9 @@
 # with AddressSanitizer and UndefinedBehaviorSanitizer (build-sanitizers/,
 # configure --enable-sanitizers), so that a memory error that happens to
 # pass in the first run fails in the second.  Each run covers the cmocka
-# unit tests, the limitctl end-to-end tests and the example server's
-# end-to-end test.  The Apache module's test runs in the first pass only:
+# unit tests, the limitctl end-to-end tests, the example server's
+# end-to-end test, and the Redis backend's tests against redis-server
+# processes they start.  The Apache module's test runs in the first pass only:
 # httpd cannot load a module built with the sanitizers.  On failure it
 # prints the logs of the tests that failed.
 set -eu
