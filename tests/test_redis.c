@@ -63,7 +63,7 @@ static credlimit_t *open_on(const struct rs *s, const char *options,
 {
 	struct credlimit_options o;
 	credlimit_t *cl = NULL;
-	char uri[256];
+	char uri[320];
 	int err;
 
 	credlimit_options_init(&o);
@@ -73,7 +73,11 @@ static credlimit_t *open_on(const struct rs *s, const char *options,
 		o.log = count_log;
 		o.log_context = log;
 	}
-	snprintf(uri, sizeof(uri), "redis://127.0.0.1:%d/0?prefix=rds:%s%s",
+	/* Timeouts generous for a loaded machine, unless the test sets its
+	 * own: a later option wins. */
+	snprintf(uri, sizeof(uri),
+		 "redis://127.0.0.1:%d/0?prefix=rds:&timeout_ms=2000&"
+		 "connect_timeout_ms=2000%s%s",
 		 s->port, options[0] != '\0' ? "&" : "", options);
 	err = credlimit_open(uri, CREDLIMIT_OPEN_CREATE, &o, &cl);
 	if (err < 0)
@@ -150,6 +154,11 @@ static void uri_parse_cases(void **ctx)
 	assert_false(c.expire);
 	assert_int_equal(c.on_error, CL_REDIS_ON_ERROR_LOCAL);
 	assert_string_equal(c.local, "rds-l");
+
+	assert_int_equal(cl_redis_uri_parse("redis://h?timeout_ms=7&"
+					    "timeout_ms=9", &c, why),
+			 0);
+	assert_int_equal(c.timeout_ms, 9);
 
 	assert_int_equal(cl_redis_uri_parse("redis+shards://a:1,b:2,c:3", &c,
 					    why),
@@ -1038,7 +1047,7 @@ static void shards_spread_keys(void **ctx)
 	}
 	snprintf(uri, sizeof(uri),
 		 "redis+shards://127.0.0.1:%d,127.0.0.1:%d,127.0.0.1:%d/0?"
-		 "prefix=rds:",
+		 "prefix=rds:&timeout_ms=2000",
 		 servers[0]->port, servers[1]->port, servers[2]->port);
 	credlimit_options_init(&o);
 	o.default_policy = p;

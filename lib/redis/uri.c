@@ -6,7 +6,8 @@
  * characters "*?[]\", so that it can be matched by SCAN as is and never
  * moves a key's hash tag.  Every number has a range, and an unknown
  * option is rejected rather than ignored, so a misspelt timeout cannot
- * silently leave the default in force.
+ * silently leave the default in force.  An option given twice takes its
+ * last value.
  */
 #include <errno.h>
 #include <limits.h>

@@ -12,7 +12,7 @@
 
 start_redis
 PORT=$REDIS_PORT
-URI="redis://127.0.0.1:$PORT/0?prefix=rds-lctl:"
+URI="redis://127.0.0.1:$PORT/0?prefix=rds-lctl:&timeout_ms=2000"
 
 skip_without_redis_support "$URI"
 expect_status 3 "list before create"
