@@ -32,6 +32,7 @@
 #include <urcu-bp.h>
 #include <urcu/system.h>
 
+#include "backend.h"
 #include "handle.h"
 #include "policy.h"
 #include "shm/entry.h"
@@ -431,6 +432,10 @@ int credlimit_check(credlimit_t *cl, credlimit_problem_fn report,
 	const char *why;
 	uint64_t ready;
 	int err;
+
+	/* A Redis limiter has no segments or table to validate. */
+	if (cl != NULL && cl->backend != NULL)
+		return -EOPNOTSUPP;
 
 	if (cl == NULL)
 		return -EINVAL;

@@ -33,6 +33,14 @@
  * table the others keep using.  credlimit_close() must not race with other
  * calls on the same handle.
  *
+ * Redis.  A name of the form redis://HOST:PORT/DB?OPTIONS (or
+ * redis+shards://..., redis+cluster://...) opens a limiter kept in Redis
+ * instead, with the same functions.  Every host that opens the same URI
+ * shares it.  docs/redis.md describes the URI, the keys and the failure
+ * actions.  Each function below states what differs on Redis.  A handle
+ * on Redis makes one connection per server and process, and its threads
+ * take turns on it.
+ *
  * The library never prints.  It reports conditions worth an operator's
  * attention (a recovered insert, a full table) through the optional log
  * callback in struct credlimit_options.
@@ -147,6 +155,10 @@ enum {
 	CREDLIMIT_RESULT_FULL = 1u << 2,
 	/* With NEW: another key's entry was evicted to make room. */
 	CREDLIMIT_RESULT_EVICTED = 1u << 3,
+	/* Redis only: Redis was unreachable or slow, and the URI's on_error
+	 * action decided: deny (retry_after_ns is retry_min_ms), allow (with
+	 * UNTRACKED), or the local shared-memory limiter. */
+	CREDLIMIT_RESULT_FALLBACK = 1u << 4,
 };
 
 /*
@@ -271,6 +283,22 @@ struct credlimit_stats {
 	int windows;            /* distinct window lengths registered */
 	mode_t mode;            /* permissions of the control segment */
 	uid_t owner;            /* owner of the control segment */
+
+	/* On Redis, allowed, denied and credits_spent count this process's
+	 * decisions since open or fork(), entries counts the customer keys
+	 * that SCAN finds, and the table sizes above are 0.  The fields
+	 * below are Redis only (0 on shared memory) and count this
+	 * process's events: */
+	uint64_t redis_errors;     /* commands or connects that failed */
+	uint64_t redis_timeouts;   /* of which timed out */
+	uint64_t redis_reconnects; /* connections made again after failing */
+	uint64_t redis_noscript;   /* NOSCRIPT replies, sent again by EVAL */
+	uint64_t redis_moved;      /* cluster MOVED redirections followed */
+	uint64_t redis_ask;        /* cluster ASK redirections followed */
+	uint64_t fallback_denied;  /* decisions on_error=deny denied */
+	uint64_t fallback_allowed; /* decisions on_error=allow allowed */
+	uint64_t fallback_local;   /* decisions of the local limiter */
+	uint64_t redis_nodes;      /* servers known: URI's and cluster's */
 };
 
 /*
@@ -358,6 +386,15 @@ CREDLIMIT_API int credlimit_policy_validate(const struct credlimit_policy *p);
  * space in /dev/shm for the table), -ENOMEM, or an errno of shm_open(),
  * ftruncate() or mmap().  Details of a refused segment go to the log
  * callback.
+ *
+ * Redis: name is a URI (docs/redis.md).  The call connects, loads the
+ * decision script and the policies; a limiter exists when its policies
+ * hash does, and CREATE makes it with options->default_policy as policy
+ * 0 (the other options apply only to an on_error=local limiter, which it
+ * opens or creates).  Extra errors: -EINVAL (invalid URI, logged with the
+ * part at fault), -ECONNREFUSED, -ETIMEDOUT, -EAGAIN, -EIO (Redis
+ * unreachable), -EPROTO (unexpected reply), -EBADMSG (invalid policy in
+ * Redis), -EPROTONOSUPPORT (library built without hiredis).
  */
 CREDLIMIT_API int credlimit_open(const char *name, unsigned flags,
 				 const struct credlimit_options *options,
@@ -370,13 +407,15 @@ CREDLIMIT_API int credlimit_open(const char *name, unsigned flags,
 CREDLIMIT_API int credlimit_close(credlimit_t *cl);
 
 /*
- * Removes the limiter's segments by name.  Processes that have it open
+ * Removes the limiter's segments by name; a Redis URI is an invalid name
+ * here (-EINVAL).  Processes that have it open
  * keep using their mappings; a later open creates a new limiter.
  * Errors: -EINVAL, -ENAMETOOLONG, -ENOENT, -EACCES, -EPERM.
  */
 CREDLIMIT_API int credlimit_unlink(const char *name);
 
-/* Returns the name the handle was opened with ("" for a private one). */
+/* Returns the name the handle was opened with ("" for a private one, the
+ * URI for Redis). */
 CREDLIMIT_API const char *credlimit_name(const credlimit_t *cl);
 
 /* Returns true when credlimit_open() created the limiter, false when it
@@ -395,6 +434,14 @@ CREDLIMIT_API bool credlimit_created(const credlimit_t *cl);
  * CREDLIMIT_KEY_MAX), -EROFS (read-only handle), -EBADMSG (corrupt policy
  * or entry), -EBUSY (an entry stayed half-written by a live process for
  * more than a second).  *result is written on success only.
+ *
+ * Redis: one EVALSHA (two for a key with an assigned policy), waiting at
+ * most the URI's timeout_ms per command, serialized with the handle's
+ * other threads.  The time is Redis TIME (CLOCK_REALTIME of the server)
+ * for CREDLIMIT_NOW.  When Redis is down or slow the on_error action
+ * decides and sets CREDLIMIT_RESULT_FALLBACK: that is a success.  Extra
+ * errors: -ENOENT (policy unknown to Redis), -EBUSY (the key's assigned
+ * policy kept changing), errors of the local limiter.
  */
 CREDLIMIT_API int credlimit_acquire(credlimit_t *cl, const void *key,
 				    size_t key_len, uint64_t cost,
@@ -421,7 +468,8 @@ CREDLIMIT_API int credlimit_acquire_policy(credlimit_t *cl, int policy,
  * changing anything; works on read-only handles.  The key's assigned
  * policy applies, else the policy of its last decision, else the default.
  * A key without an entry reports a new customer with CREDLIMIT_RESULT_NEW.
- * Errors: -EINVAL, -E2BIG, -EBADMSG.
+ * Errors: -EINVAL, -E2BIG, -EBADMSG.  Redis: also the connection errors
+ * of credlimit_open(); peeks never fall back.
  */
 CREDLIMIT_API int credlimit_peek(credlimit_t *cl, const void *key,
 				 size_t key_len, uint64_t now_ns,
@@ -429,7 +477,10 @@ CREDLIMIT_API int credlimit_peek(credlimit_t *cl, const void *key,
 
 /*
  * Copies the key's entry into *entry, its `now` member computed at now_ns.
- * Errors: -EINVAL, -E2BIG, -ENOENT (no entry), -EBADMSG.
+ * Errors: -EINVAL, -E2BIG, -ENOENT (no entry), -EBADMSG.  Redis: a key
+ * over CREDLIMIT_KEY_INLINE_MAX bytes reports an unkeyed SipHash digest.
+ * The state and `now` are read by two commands, not atomically.  Extra
+ * errors: the connection errors of credlimit_open().
  */
 CREDLIMIT_API int credlimit_lookup(credlimit_t *cl, const void *key,
 				   size_t key_len, uint64_t now_ns,
@@ -438,13 +489,16 @@ CREDLIMIT_API int credlimit_lookup(credlimit_t *cl, const void *key,
 /*
  * Makes the key a new customer again: its next decision starts from
  * initial_credits.  A per-key policy assignment is kept.
- * Errors: -EINVAL, -E2BIG, -EROFS, -ENOENT (no entry), -EBADMSG.
+ * Errors: -EINVAL, -E2BIG, -EROFS, -ENOENT (no entry), -EBADMSG.  Redis:
+ * the key's hash is deleted (only its counts, when it has an assigned
+ * policy), so a later lookup returns -ENOENT; connection errors.
  */
 CREDLIMIT_API int credlimit_reset(credlimit_t *cl, const void *key,
 				  size_t key_len);
 
 /* Resets every entry as credlimit_reset() does.  Returns the number of
- * entries reset, or -EROFS. */
+ * entries reset, or -EROFS.  Redis: walks the keys with SCAN; connection
+ * errors stop it. */
 CREDLIMIT_API int64_t credlimit_reset_all(credlimit_t *cl);
 
 /*
@@ -452,7 +506,8 @@ CREDLIMIT_API int64_t credlimit_reset_all(credlimit_t *cl);
  * first rolls to now_ns, so the value is exact from then on.  Inserts the
  * key when it has no entry.  Errors: -EINVAL, -E2BIG, -EROFS, -ERANGE
  * (credits above the key's max_credits), -EBADMSG, -EBUSY, -ENOSPC (table
- * full).
+ * full).  Redis: atomic in the decision script, at Redis TIME for
+ * CREDLIMIT_NOW; no -ENOSPC; connection errors.
  */
 CREDLIMIT_API int credlimit_set_credits(credlimit_t *cl, const void *key,
 					size_t key_len, uint32_t credits,
@@ -466,7 +521,8 @@ CREDLIMIT_API int credlimit_set_credits(credlimit_t *cl, const void *key,
  * CREDLIMIT_POLICY_NONE), last seen at the current CLOCK_MONOTONIC time.
  * An assigned key is never evicted.
  * Errors: -EINVAL, -E2BIG, -EROFS, -ENOENT (no such policy, or NONE for a
- * key without entry), -EBUSY, -ENOSPC.
+ * key without entry), -EBUSY, -ENOSPC.  Redis: an assigned key never
+ * expires; no -EBUSY or -ENOSPC; connection errors.
  */
 CREDLIMIT_API int credlimit_set_key_policy(credlimit_t *cl, const void *key,
 					   size_t key_len, int policy);
@@ -478,13 +534,17 @@ CREDLIMIT_API int credlimit_set_key_policy(credlimit_t *cl, const void *key,
  * Errors: -EINVAL (bad name or numbers), -EROFS, -ENOSPC (all
  * CREDLIMIT_POLICY_MAX ids used, or CREDLIMIT_WINDOWS_MAX distinct window
  * lengths used), -EBUSY (another process held the policy lock for over two
- * seconds).
+ * seconds).  Redis: stored in the policies hash by a script; other
+ * handles see a change within their policy_refresh_ms; no window-length
+ * limit; connection errors.
  */
 CREDLIMIT_API int credlimit_policy_define(credlimit_t *cl, const char *name,
 					  const struct credlimit_policy *policy);
 
 /* Looks a policy up by name.  Returns its id and, when out is not NULL,
- * copies its numbers.  Errors: -EINVAL, -ENOENT, -EBADMSG. */
+ * copies its numbers.  Errors: -EINVAL, -ENOENT, -EBADMSG.  Redis: from
+ * the handle's cache, reloaded when older than policy_refresh_ms, which
+ * can fail with connection errors (also for _get and _list). */
 CREDLIMIT_API int credlimit_policy_find(credlimit_t *cl, const char *name,
 					struct credlimit_policy *out);
 
@@ -503,7 +563,10 @@ CREDLIMIT_API int credlimit_policy_list(credlimit_t *cl,
  * Calls fn for every entry, in table order, with `now` computed at now_ns.
  * Entries inserted or removed meanwhile may or may not be visited; the
  * others are visited exactly once.  Returns 0, fn's non-zero return, or
- * -EBADMSG.  Works on read-only handles.
+ * -EBADMSG.  Works on read-only handles.  Redis: walks every server that
+ * stores customers with SCAN, in no particular order, and calls fn without
+ * the handle's lock.  A key may be visited twice while a cluster
+ * reshards.  Extra errors: the connection errors of credlimit_open().
  */
 CREDLIMIT_API int credlimit_foreach(credlimit_t *cl, uint64_t now_ns,
 				    credlimit_entry_fn fn, void *context);
@@ -520,12 +583,15 @@ CREDLIMIT_API int credlimit_foreach(credlimit_t *cl, uint64_t now_ns,
  * the limiter's maximum capacity), -EROFS, -ENOSPC (no room in /dev/shm
  * for the new table), -ENOMEM (the new table is larger than the memory
  * available), -EPERM (the caller may not create segments with the
- * owner and group of the limiter), or -EINVAL.
+ * owner and group of the limiter), or -EINVAL.  Redis: -EOPNOTSUPP
+ * (Redis sizes itself).
  */
 CREDLIMIT_API int credlimit_grow(credlimit_t *cl, uint64_t capacity);
 
 /* Fills *out with counters and sizes.  Counters are sums of per-thread
- * stripes read one by one, so they are exact only when no decision runs. */
+ * stripes read one by one, so they are exact only when no decision runs.
+ * Redis: see struct credlimit_stats; counting entries walks every key
+ * with SCAN; connection errors. */
 CREDLIMIT_API int credlimit_stats(credlimit_t *cl,
 				  struct credlimit_stats *out);
 
@@ -536,7 +602,8 @@ CREDLIMIT_API int credlimit_stats(credlimit_t *cl,
  * any policy had), calling report (may be NULL) for each finding.  Returns
  * the number of problems (findings of level CREDLIMIT_LOG_ERROR; 0 means
  * valid) or a negative error.  Works on read-only handles; entries being
- * changed while it runs are read consistently, one at a time.
+ * changed while it runs are read consistently, one at a time.  Redis:
+ * -EOPNOTSUPP (no segments to validate).
  */
 CREDLIMIT_API int credlimit_check(credlimit_t *cl, credlimit_problem_fn report,
 				  void *context);

@@ -27,6 +27,7 @@
 #include <urcu/uatomic.h>
 
 #include "grow.h"
+#include "backend.h"
 #include "handle.h"
 #include "locate.h"
 #include "log.h"
@@ -246,6 +247,10 @@ static int decide(struct credlimit *cl, int policy, const void *key,
 	bool never;
 	int err = 0;
 
+	if (cl != NULL && cl->backend != NULL)
+		return cl->backend->decide(cl, policy, key, key_len, cost,
+					   now_ns, result);
+
 	if (cl == NULL || result == NULL)
 		return -EINVAL;
 	err = cl_key_validate(key, key_len);
@@ -393,6 +398,9 @@ int credlimit_peek(credlimit_t *cl, const void *key, size_t key_len,
 	int policy = CREDLIMIT_POLICY_DEFAULT;
 	unsigned flags = 0;
 	int err;
+
+	if (cl != NULL && cl->backend != NULL)
+		return cl->backend->peek(cl, key, key_len, now_ns, result);
 
 	if (cl == NULL || result == NULL)
 		return -EINVAL;

@@ -26,8 +26,8 @@ const char *credlimit_strerror(int error)
 	case -EPERM:
 		return "segment is owned by another user";
 	case -EPROTO:
-		return "not a credlimit segment (bad magic), or never "
-		       "initialized";
+		return "not a credlimit segment (bad magic) or never "
+		       "initialized, or an unexpected reply from Redis";
 	case -EPROTONOSUPPORT:
 		return "segment has an unsupported layout version";
 	case -EMSGSIZE:
@@ -50,6 +50,16 @@ const char *credlimit_strerror(int error)
 	case -ENOMEM:
 		return "out of memory (or a new table larger than the memory "
 		       "available)";
+	case -EOPNOTSUPP:
+		return "operation not supported on a Redis limiter";
+	case -ETIMEDOUT:
+		return "Redis did not answer within the timeout";
+	case -ECONNREFUSED:
+		return "Redis refused the connection";
+	case -EAGAIN:
+		return "Redis unavailable: waiting before reconnecting";
+	case -ELOOP:
+		return "too many Redis Cluster redirections";
 	case -EMFILE:
 	case -ENFILE:
 		return "too many open files";

@@ -46,6 +46,7 @@
 #include <urcu/uatomic.h>
 
 #include "grow.h"
+#include "backend.h"
 #include "handle.h"
 #include "log.h"
 #include "shm/migrate.h"
@@ -668,6 +669,10 @@ int credlimit_grow(credlimit_t *cl, uint64_t capacity)
 	bool was_migrating;
 	uint64_t have;
 	int err;
+
+	/* A Redis limiter has no table of its own to grow. */
+	if (cl != NULL && cl->backend != NULL)
+		return -EOPNOTSUPP;
 
 	if (cl == NULL)
 		return -EINVAL;

@@ -35,10 +35,15 @@
 #include <urcu/arch.h>
 #include <urcu/system.h>
 
+#include "backend.h"
 #include "handle.h"
 #include "log.h"
 #include "policy.h"
 #include "shm/pidlock.h"
+#ifdef HAVE_HIREDIS
+#include "redis/redis.h"
+#include "redis/uri.h"
+#endif
 
 /* Largest control segment an attacher maps before validating it. */
 #define CL_CTL_MAP_MAX (UINT64_C(1) << 24)
@@ -435,6 +440,59 @@ static int attach_named(struct credlimit *cl, const struct credlimit_options *o,
 	return err;
 }
 
+static bool is_redis_uri(const char *name)
+{
+	return name != NULL && strncmp(name, "redis", 5) == 0 &&
+	       (name[5] == ':' || name[5] == '+');
+}
+
+/* Opens a limiter on Redis: the handle takes no shared memory of its
+ * own, and every call goes to lib/redis/. */
+static int open_redis(const char *uri, unsigned flags,
+		      const struct credlimit_options *options,
+		      credlimit_t **out)
+{
+#ifdef HAVE_HIREDIS
+	struct credlimit *cl;
+	int err;
+
+	cl = calloc(1, sizeof(*cl));
+	if (cl == NULL)
+		return -ENOMEM;
+	cl->log = options->log;
+	cl->log_context = options->log_context;
+	cl->uri = strdup(uri);
+	if (cl->uri == NULL) {
+		err = -ENOMEM;
+		goto free_handle;
+	}
+	pthread_once(&atfork_once, register_atfork);
+
+	err = cl_redis_open(cl, uri, flags, options);
+	if (err < 0)
+		goto free_uri;
+	*out = cl;
+	return 0;
+
+free_uri:
+	free(cl->uri);
+free_handle:
+	free(cl);
+	return err;
+#else
+	struct credlimit log_only = {
+		.log = options->log,
+		.log_context = options->log_context,
+	};
+
+	cl_log(&log_only, CREDLIMIT_LOG_ERROR,
+	       "%.60s: this libcredlimit was built without Redis support "
+	       "(configure found no hiredis)",
+	       uri);
+	return -EPROTONOSUPPORT;
+#endif
+}
+
 int credlimit_open(const char *name, unsigned flags,
 		   const struct credlimit_options *options, credlimit_t **out)
 {
@@ -454,14 +512,16 @@ int credlimit_open(const char *name, unsigned flags,
 	    ((flags & CREDLIMIT_OPEN_RDONLY) && create) ||
 	    (name == NULL && !create))
 		return -EINVAL;
+	if (options == NULL) {
+		credlimit_options_init(&defaults);
+		options = &defaults;
+	}
+	if (is_redis_uri(name))
+		return open_redis(name, flags, options, out);
 	if (name != NULL) {
 		err = cl_name_validate(name);
 		if (err < 0)
 			return err;
-	}
-	if (options == NULL) {
-		credlimit_options_init(&defaults);
-		options = &defaults;
 	}
 
 	cl = calloc(1, sizeof(*cl));
@@ -498,6 +558,12 @@ int credlimit_close(credlimit_t *cl)
 {
 	if (cl == NULL)
 		return 0;
+	if (cl->backend != NULL) {
+		cl->backend->close(cl);
+		free(cl->uri);
+		free(cl);
+		return 0;
+	}
 	cl_view_destroy(cl);
 	cl_segment_unmap(&cl->ctl_mapping);
 	free(cl);
@@ -506,7 +572,9 @@ int credlimit_close(credlimit_t *cl)
 
 const char *credlimit_name(const credlimit_t *cl)
 {
-	return cl == NULL ? "" : cl->name;
+	if (cl == NULL)
+		return "";
+	return cl->uri != NULL ? cl->uri : cl->name;
 }
 
 bool credlimit_created(const credlimit_t *cl)

@@ -46,6 +46,13 @@ struct credlimit {
 
 	credlimit_log_fn log;
 	void *log_context;
+
+	/* NULL for shared memory; else the backend every public function
+	 * hands the handle to (lib/backend.h), its state, and the name the
+	 * handle was opened with. */
+	const struct cl_backend *backend;
+	void *backend_state;
+	char *uri;
 };
 
 /* The calling process's pid, cached so decisions need no system call;

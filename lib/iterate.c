@@ -15,6 +15,7 @@
 #include <urcu/system.h>
 
 #include "algorithm.h"
+#include "backend.h"
 #include "handle.h"
 #include "locate.h"
 #include "policy.h"
@@ -159,6 +160,9 @@ int credlimit_lookup(credlimit_t *cl, const void *key, size_t key_len,
 {
 	struct cl_key k;
 	int err;
+
+	if (cl != NULL && cl->backend != NULL)
+		return cl->backend->lookup(cl, key, key_len, now_ns, entry);
 
 	if (cl == NULL || entry == NULL)
 		return -EINVAL;
@@ -363,6 +367,9 @@ int credlimit_foreach(credlimit_t *cl, uint64_t now_ns, credlimit_entry_fn fn,
 	struct walk w = { .cl = cl, .fn = fn, .context = context };
 	struct cl_view *view;
 	int err;
+
+	if (cl != NULL && cl->backend != NULL)
+		return cl->backend->foreach(cl, now_ns, fn, context);
 
 	if (cl == NULL || fn == NULL)
 		return -EINVAL;

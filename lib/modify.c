@@ -15,6 +15,7 @@
 #include <urcu/system.h>
 #include <urcu/uatomic.h>
 
+#include "backend.h"
 #include "handle.h"
 #include "locate.h"
 #include "shm/pidlock.h"
@@ -107,6 +108,9 @@ int credlimit_reset(credlimit_t *cl, const void *key, size_t key_len)
 	struct cl_key k;
 	int err;
 
+	if (cl != NULL && cl->backend != NULL)
+		return cl->backend->reset(cl, key, key_len);
+
 	err = check_change(cl, key, key_len);
 	if (err < 0)
 		return err;
@@ -154,6 +158,9 @@ int64_t credlimit_reset_all(credlimit_t *cl)
 	struct cl_view *view;
 	int64_t count;
 	int err;
+
+	if (cl != NULL && cl->backend != NULL)
+		return cl->backend->reset_all(cl);
 
 	if (cl == NULL)
 		return -EINVAL;
@@ -236,6 +243,10 @@ int credlimit_set_credits(credlimit_t *cl, const void *key, size_t key_len,
 	struct cl_key k;
 	int err;
 
+	if (cl != NULL && cl->backend != NULL)
+		return cl->backend->set_credits(cl, key, key_len, credits,
+						 now_ns);
+
 	err = check_change(cl, key, key_len);
 	if (err < 0)
 		return err;
@@ -298,6 +309,9 @@ int credlimit_set_key_policy(credlimit_t *cl, const void *key,
 	struct cl_params params;
 	struct cl_key k;
 	int err;
+
+	if (cl != NULL && cl->backend != NULL)
+		return cl->backend->set_key_policy(cl, key, key_len, policy);
 
 	if (cl != NULL && policy < CREDLIMIT_POLICY_NONE)
 		return -EINVAL;

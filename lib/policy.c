@@ -23,6 +23,7 @@
 #include <urcu/system.h>
 #include <urcu/uatomic.h>
 
+#include "backend.h"
 #include "handle.h"
 #include "policy.h"
 #include "shm/entry.h"
@@ -244,6 +245,9 @@ int credlimit_policy_define(credlimit_t *cl, const char *name,
 	int id;
 	int err;
 
+	if (cl != NULL && cl->backend != NULL)
+		return cl->backend->policy_define(cl, name, policy);
+
 	if (cl == NULL || cl_policy_name_validate(name) < 0 ||
 	    credlimit_policy_validate(policy) < 0)
 		return -EINVAL;
@@ -297,6 +301,9 @@ int credlimit_policy_find(credlimit_t *cl, const char *name,
 	int id;
 	int err;
 
+	if (cl != NULL && cl->backend != NULL)
+		return cl->backend->policy_find(cl, name, out);
+
 	if (cl == NULL || cl_policy_name_validate(name) < 0)
 		return -EINVAL;
 
@@ -318,6 +325,9 @@ int credlimit_policy_get(credlimit_t *cl, int id,
 	struct cl_params params;
 	int err;
 
+	if (cl != NULL && cl->backend != NULL)
+		return cl->backend->policy_get(cl, id, out);
+
 	if (cl == NULL || out == NULL)
 		return -EINVAL;
 
@@ -335,6 +345,9 @@ int credlimit_policy_list(credlimit_t *cl, struct credlimit_policy_info *out,
 			  size_t max)
 {
 	size_t count = 0;
+
+	if (cl != NULL && cl->backend != NULL)
+		return cl->backend->policy_list(cl, out, max);
 
 	if (cl == NULL || (out == NULL && max > 0))
 		return -EINVAL;

@@ -14,6 +14,7 @@
 #include <urcu/system.h>
 
 #include "grow.h"
+#include "backend.h"
 #include "handle.h"
 #include "shm/entry.h"
 
@@ -47,6 +48,9 @@ int credlimit_stats(credlimit_t *cl, struct credlimit_stats *out)
 	uint64_t removals = 0;
 	uint64_t state;
 	int err;
+
+	if (cl != NULL && cl->backend != NULL)
+		return cl->backend->stats(cl, out);
 
 	if (cl == NULL || out == NULL)
 		return -EINVAL;

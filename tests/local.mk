@@ -80,3 +80,27 @@ tests_test_chaos_LDADD = $(CL_UNIT_LDADD)
 # limitctl and the library on a /dev/shm too small for the table.
 TESTS += tests/shm-full.sh
 EXTRA_DIST += tests/shm-full.sh tests/unit.h
+
+# The Redis backend against redis-server processes the tests start on
+# loopback ports; they exit 77 (skipped) when redis-server is missing.
+if HAVE_HIREDIS
+CL_REDIS_TESTS = tests/test_redis tests/test_redis_algorithm
+check_PROGRAMS += $(CL_REDIS_TESTS)
+TESTS += $(CL_REDIS_TESTS)
+CL_REDIS_TEST_CPPFLAGS = $(CL_UNIT_CPPFLAGS) \
+	-DCL_REDIS_SERVER='"$(REDIS_SERVER)"'
+
+tests_test_redis_SOURCES = tests/test_redis.c tests/redis_server.h
+tests_test_redis_CPPFLAGS = $(CL_REDIS_TEST_CPPFLAGS)
+tests_test_redis_CFLAGS = $(CL_UNIT_CFLAGS) -pthread
+tests_test_redis_LDFLAGS = $(AM_LDFLAGS) -pthread
+tests_test_redis_LDADD = $(CL_UNIT_LDADD)
+
+tests_test_redis_algorithm_SOURCES = tests/test_redis_algorithm.c \
+	tests/redis_server.h
+tests_test_redis_algorithm_CPPFLAGS = $(CL_REDIS_TEST_CPPFLAGS)
+tests_test_redis_algorithm_CFLAGS = $(CL_UNIT_CFLAGS) -pthread
+tests_test_redis_algorithm_LDFLAGS = $(AM_LDFLAGS) -pthread
+tests_test_redis_algorithm_LDADD = $(CL_UNIT_LDADD)
+EXTRA_DIST += tests/test_algorithm.c
+endif

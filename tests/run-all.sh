@@ -7,7 +7,8 @@
 # configure --enable-sanitizers), so that a memory error that happens to
 # pass in the first run fails in the second.  Each of these runs covers
 # the cmocka unit tests, the replay of the saved fuzz inputs, the limitctl
-# end-to-end tests and the example server's end-to-end test.  The Apache
+# end-to-end tests, the example server's end-to-end test, and the Redis
+# backend's tests against redis-server processes they start.  The Apache
 # module's test runs in the first pass only: httpd cannot load a module
 # built with the sanitizers.
 #
@@ -47,7 +48,7 @@ echo "run-all.sh: building with sanitizers in $sanitizer_dir"
 mkdir -p "$sanitizer_dir"
 cd "$sanitizer_dir"
 if [ ! -f Makefile ] || [ "$srcdir/configure" -nt Makefile ]; then
-	"$srcdir/configure" --enable-sanitizers
+	"$srcdir/configure" --enable-sanitizers --with-redis
 fi
 make -j"$(nproc)"
 if ! make -j"$(nproc)" check; then

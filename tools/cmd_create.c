@@ -83,6 +83,18 @@ static void print_created(const char *name, const struct credlimit_stats *st,
 	info.policy = o->default_policy;
 	snprintf(mode, sizeof(mode), "%04o", (unsigned)(st->mode & 07777));
 
+	if (json && is_redis_uri(name)) {
+		struct json out;
+
+		json_init(&out, stdout);
+		json_object_begin(&out);
+		json_field_string(&out, "limiter", name);
+		json_field_bool(&out, "created", true);
+		json_key(&out, "default_policy");
+		json_policy(&out, &info);
+		json_object_end(&out);
+		return;
+	}
 	if (json) {
 		struct json out;
 
@@ -101,10 +113,13 @@ static void print_created(const char *name, const struct credlimit_stats *st,
 		return;
 	}
 
-	printf("created limiter \"%s\": %" PRIu64 " slots (max %" PRIu64
-	       "), mode %s, full action %s\n",
-	       name, st->capacity, st->max_capacity, mode,
-	       full_action_name(st->full_action));
+	if (is_redis_uri(name))
+		printf("created limiter \"%s\" on Redis\n", name);
+	else
+		printf("created limiter \"%s\": %" PRIu64 " slots (max %" PRIu64
+		       "), mode %s, full action %s\n",
+		       name, st->capacity, st->max_capacity, mode,
+		       full_action_name(st->full_action));
 	printf("default policy: ");
 	print_policy_numbers(stdout, &o->default_policy);
 	putchar('\n');

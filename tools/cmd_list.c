@@ -230,7 +230,7 @@ static int list_entries(const char *name, credlimit_t *cl,
 			uint64_t top, bool json)
 {
 	static struct policy_table policies;
-	uint64_t now_ns = monotonic_now_ns();
+	uint64_t now_ns = limiter_clock_ns(name);
 	size_t shown;
 	int error;
 
@@ -241,7 +241,8 @@ static int list_entries(const char *name, credlimit_t *cl,
 		return EXIT_FAILED;
 	}
 
-	error = credlimit_foreach(cl, now_ns, collect_entry, list);
+	error = credlimit_foreach(cl, limiter_query_ns(name, now_ns),
+				  collect_entry, list);
 	if (list->out_of_memory) {
 		print_error("out of memory after reading %zu entries of "
 			    "limiter \"%s\"",

@@ -88,7 +88,8 @@ static int report_credits_range(const char *name, credlimit_t *cl,
 	struct credlimit_result result;
 	int error;
 
-	error = credlimit_peek(cl, key->bytes, key->len, monotonic_now_ns(),
+	error = credlimit_peek(cl, key->bytes, key->len,
+			       limiter_query_ns(name, monotonic_now_ns()),
 			       &result);
 	if (error == 0)
 		error = credlimit_policy_get(cl, result.policy, &info);
@@ -111,7 +112,8 @@ static int set_credits(const char *name, credlimit_t *cl,
 		       const struct limitctl_key *key, uint32_t credits)
 {
 	int error = credlimit_set_credits(cl, key->bytes, key->len, credits,
-					  monotonic_now_ns());
+					  limiter_query_ns(name,
+							   monotonic_now_ns()));
 
 	if (error == -ERANGE)
 		return report_credits_range(name, cl, key, credits);

@@ -9,7 +9,7 @@ static int show_entry(const char *name, credlimit_t *cl,
 		      const struct limitctl_key *key, bool json)
 {
 	static struct policy_table policies;
-	uint64_t now_ns = monotonic_now_ns();
+	uint64_t now_ns = limiter_clock_ns(name);
 	struct credlimit_entry entry;
 	struct entry_view view;
 	int error;
@@ -21,7 +21,8 @@ static int show_entry(const char *name, credlimit_t *cl,
 		return EXIT_FAILED;
 	}
 
-	error = credlimit_lookup(cl, key->bytes, key->len, now_ns, &entry);
+	error = credlimit_lookup(cl, key->bytes, key->len,
+				 limiter_query_ns(name, now_ns), &entry);
 	if (error < 0)
 		return report_key_error("look up", name, key, error);
 	entry_view_init(&view, &entry);

@@ -126,6 +126,41 @@ static void print_json(const char *name, const struct credlimit_stats *st,
 	json_object_end(&out);
 }
 
+/* Prints the statistics of a Redis limiter.  The counters of decisions
+ * and failures are those of this process, which decides nothing. */
+static void print_redis(const char *name, const struct credlimit_stats *st,
+			bool json)
+{
+	struct json out;
+
+	if (!json) {
+		print_line("limiter:", "%s", name);
+		print_line("backend:", "redis");
+		print_line("servers:", "%" PRIu64, st->redis_nodes);
+		print_line("entries:", "%" PRIu64, st->entries);
+		print_line("policies:", "%d", st->policies);
+		print_line("redis errors:", "%" PRIu64 " (%" PRIu64
+			   " timed out)", st->redis_errors,
+			   st->redis_timeouts);
+		print_line("redirections:", "%" PRIu64 " MOVED, %" PRIu64
+			   " ASK", st->redis_moved, st->redis_ask);
+		return;
+	}
+
+	json_init(&out, stdout);
+	json_object_begin(&out);
+	json_field_string(&out, "limiter", name);
+	json_field_string(&out, "backend", "redis");
+	json_field_u64(&out, "servers", st->redis_nodes);
+	json_field_u64(&out, "entries", st->entries);
+	json_field_i64(&out, "policies", st->policies);
+	json_field_u64(&out, "redis_errors", st->redis_errors);
+	json_field_u64(&out, "redis_timeouts", st->redis_timeouts);
+	json_field_u64(&out, "redis_moved", st->redis_moved);
+	json_field_u64(&out, "redis_ask", st->redis_ask);
+	json_object_end(&out);
+}
+
 int cmd_stats(int argc, char **argv, struct limitctl_globals *globals)
 {
 	struct credlimit_stats st;
@@ -148,6 +183,11 @@ int cmd_stats(int argc, char **argv, struct limitctl_globals *globals)
 		print_error("cannot read the statistics of limiter \"%s\": %s",
 			    name, credlimit_strerror(error));
 		return EXIT_FAILED;
+	}
+
+	if (is_redis_uri(name)) {
+		print_redis(name, &st, globals->json);
+		return EXIT_OK;
 	}
 
 	load_percent = st.capacity ? 100.0 * (double)st.entries /

@@ -36,7 +36,9 @@ TEST_EXTENSIONS = .sh
 SH_LOG_COMPILER = $(SHELL)
 AM_TESTS_ENVIRONMENT = \
 	LIMITCTL=$(abs_top_builddir)/tools/limitctl; export LIMITCTL; \
-	TOP_SRCDIR=$(abs_top_srcdir); export TOP_SRCDIR;
+	TOP_SRCDIR=$(abs_top_srcdir); export TOP_SRCDIR; \
+	REDIS_SERVER=$(REDIS_SERVER); export REDIS_SERVER; \
+	REDIS_CLI=$(REDIS_CLI); export REDIS_CLI;
 
 limitctl_tests = \
 	tests/limitctl/usage.sh \
@@ -50,9 +52,12 @@ limitctl_tests = \
 	tests/limitctl/manpage.sh \
 	tests/limitctl/prefork-options.sh \
 	tests/limitctl/grow.sh \
-	tests/limitctl/grow-migration.sh
+	tests/limitctl/grow-migration.sh \
+	tests/limitctl/redis.sh \
+	tests/limitctl/redis-cluster.sh
 TESTS += $(limitctl_tests)
 EXTRA_DIST += \
 	$(limitctl_tests) \
 	tests/limitctl/common.sh \
+	tests/limitctl/redis-common.sh \
 	tests/limitctl/traces

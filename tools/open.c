@@ -161,10 +161,45 @@ static int report_permission_denied(const char *name, bool writable)
 	return EXIT_FAILED;
 }
 
+/* Prints why an open of a Redis URI failed and returns the exit status. */
+static int explain_redis_open_error(const char *name, int error)
+{
+	switch (error) {
+	case -ENOENT:
+		print_error("limiter \"%s\" not found: Redis has no policies "
+			    "hash under its prefix; create it with 'limitctl "
+			    "create %s'",
+			    name, name);
+		return EXIT_NOT_FOUND;
+
+	case -EINVAL:
+		print_error("invalid Redis URI \"%s\"; see limitctl(1) for "
+			    "its form and options",
+			    name);
+		return EXIT_USAGE;
+
+	case -EPROTONOSUPPORT:
+		print_error("cannot open limiter \"%s\": this libcredlimit was "
+			    "built without Redis support; rebuild it with "
+			    "hiredis (Debian package libhiredis-dev)",
+			    name);
+		return EXIT_FAILED;
+
+	default:
+		print_error("cannot open limiter \"%s\": %s; check that Redis "
+			    "runs there and answers within the timeout",
+			    name, credlimit_strerror(error));
+		return EXIT_FAILED;
+	}
+}
+
 /* Prints why an open failed and returns the exit status. */
 static int explain_open_error(const char *name, int error, bool writable,
 			      const struct limitctl_globals *globals)
 {
+	if (is_redis_uri(name))
+		return explain_redis_open_error(name, error);
+
 	switch (error) {
 	case -ENOENT:
 		print_error("limiter \"%s\" not found: there is no "

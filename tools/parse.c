@@ -373,9 +373,20 @@ static bool ends_like_table_segment(const char *text)
 	       text[len - digits - 1] == 'g' && text[len - digits - 2] == '.';
 }
 
+bool is_redis_uri(const char *text)
+{
+	return strncmp(text, "redis://", 8) == 0 ||
+	       strncmp(text, "redis+shards://", 15) == 0 ||
+	       strncmp(text, "redis+cluster://", 16) == 0;
+}
+
 int parse_limiter_name(const char *text)
 {
 	char quoted[VALUE_TEXT_MAX];
+
+	/* The library checks a Redis URI, and logs the part at fault. */
+	if (is_redis_uri(text))
+		return EXIT_OK;
 
 	quote_value(quoted, sizeof(quoted), text);
 	if (!is_valid_name(text, CREDLIMIT_NAME_MAX, "._-", false)) {

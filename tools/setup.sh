@@ -2,8 +2,8 @@
 # setup.sh - install what credlimit needs and build it
 #
 # Installs the Debian packages the build, the tests and the demo use
-# (through sudo when not run as root; apache2 without starting its
-# service), generates the autotools files,
+# (through sudo when not run as root; apache2 and redis-server without
+# starting their services), generates the autotools files,
 # configures in the directory build/ under the source tree and builds.
 # Safe to run again: it installs only missing packages and rebuilds only
 # what changed.
@@ -17,7 +17,8 @@ build_dir=${BUILD_DIR:-$srcdir/build}
 
 packages="gcc libc6-dev make autoconf automake libtool pkgconf liburcu-dev
 libcmocka-dev curl apache2-utils procps python3 util-linux apache2 apache2-dev
-clang libfuzzer-14-dev libclang-rt-14-dev"
+clang libfuzzer-14-dev libclang-rt-14-dev libhiredis-dev redis-server
+redis-tools"
 
 if [ "$(id -u)" -eq 0 ]; then
 	sudo=
@@ -40,11 +41,12 @@ done
 if [ -n "$missing" ]; then
 	echo "setup.sh: installing Debian packages:$missing"
 	export DEBIAN_FRONTEND=noninteractive
-	# Installing apache2 starts its system service unless policy-rc.d
-	# forbids it (exit status 101, the Debian policy for chroots and
-	# build machines).  The tests run their own httpd on their own port
-	# and need no service on port 80, so forbid starts while installing,
-	# unless the machine already has a policy of its own.
+	# Installing apache2 or redis-server starts its system service
+	# unless policy-rc.d forbids it (exit status 101, the Debian policy
+	# for chroots and build machines).  The tests run their own httpd
+	# and redis-server on their own ports and need no service on port 80
+	# or 6379, so forbid starts while installing, unless the machine
+	# already has a policy of its own.
 	policy=/usr/sbin/policy-rc.d
 	added_policy=
 	if [ ! -e "$policy" ]; then
@@ -75,8 +77,10 @@ fi
 mkdir -p "$build_dir"
 cd "$build_dir"
 if [ ! -f Makefile ] || [ "$srcdir/configure" -nt Makefile ]; then
+	# --with-redis: a missing hiredis fails here rather than leaving the
+	# Redis backend and its tests out.
 	# shellcheck disable=SC2086
-	"$srcdir/configure" ${CONFIGURE_FLAGS:-}
+	"$srcdir/configure" --with-redis ${CONFIGURE_FLAGS:-}
 fi
 make -j"$(nproc)"
 echo "setup.sh: built in $build_dir"

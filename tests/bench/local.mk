@@ -29,9 +29,26 @@ AM_TESTS_ENVIRONMENT += \
 	BENCH_COMPARE=$(abs_top_builddir)/tests/bench/bench-compare; \
 	export BENCH_COMPARE;
 
+# bench-redis starts its own redis-server, with the test helper that
+# reaches the library's internal Redis client.
+if HAVE_HIREDIS
+EXTRA_PROGRAMS += tests/bench/bench-redis
+tests_bench_bench_redis_SOURCES = tests/bench/redis.c tests/bench/hist.c \
+	tests/bench/hist.h
+tests_bench_bench_redis_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests \
+	-I$(top_srcdir)/tests/bench -DCL_REDIS_SERVER='"$(REDIS_SERVER)"'
+tests_bench_bench_redis_LDADD = libcredlimit-core.la $(URCU_LIBS)
+CLEANFILES += tests/bench/bench-redis
+BENCH_REDIS = tests/bench/bench-redis
+endif
+
 .PHONY: bench
-bench: tests/bench/bench-growth tests/bench/bench-compare
+bench: tests/bench/bench-growth tests/bench/bench-compare $(BENCH_REDIS)
 	@echo "== growth: 1,000 to 1,000,000 entries"
 	./tests/bench/bench-growth --entries 1000000 --workers 4 --initial 2048
 	@echo "== compare: floor, credlimit and a lock-based baseline"
 	./tests/bench/bench-compare
+	@if [ -n "$(BENCH_REDIS)" ]; then \
+		echo "== Redis against shared memory, 1 and 16 processes"; \
+		./tests/bench/bench-redis; \
+	fi

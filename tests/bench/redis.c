@@ -1,0 +1,195 @@
+/*
+ * redis.c - bench-redis: decisions on Redis against shared memory
+ *
+ * Starts its own redis-server on 127.0.0.1 (tests/redis_server.h).  Then,
+ * in one run, the same workload runs on a shared-memory limiter and on a
+ * Redis limiter: 1 and 16 forked processes call credlimit_acquire() on
+ * keys drawn from a set of customers, each call timed with CLOCK_MONOTONIC.  The policy allows every request, so the figures are the
+ * cost of a decision, not of denials.  Prints decisions per second and the
+ * latency quantiles of the merged histograms (tests/bench/hist.h).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "credlimit.h"
+#include "hist.h"
+#include "redis_server.h"
+
+#define SEC UINT64_C(1000000000)
+
+static uint64_t monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * SEC + (uint64_t)ts.tv_nsec;
+}
+
+/* One worker: decisions on random keys until the deadline. */
+static int run_worker(credlimit_t *cl, unsigned keys, uint64_t deadline,
+		      unsigned seed, struct bench_hist *hist)
+{
+	uint64_t state = seed * UINT64_C(0x9e3779b97f4a7c15) + 1;
+
+	while (monotonic_ns() < deadline) {
+		struct credlimit_result r;
+		char key[32];
+		uint64_t start;
+		int len;
+
+		state ^= state << 13;
+		state ^= state >> 7;
+		state ^= state << 17;
+		len = snprintf(key, sizeof(key), "customer-%u",
+			       (unsigned)(state % keys));
+		start = monotonic_ns();
+		if (credlimit_acquire(cl, key, (size_t)len, 1, &r) < 0 ||
+		    r.verdict != CREDLIMIT_ALLOWED ||
+		    (r.flags & CREDLIMIT_RESULT_FALLBACK))
+			return 1;
+		hist_add(hist, monotonic_ns() - start);
+	}
+	return 0;
+}
+
+static int measure(const char *backend, credlimit_t *cl, int processes,
+		   unsigned keys, unsigned seconds)
+{
+	size_t size = sizeof(struct bench_hist) * (size_t)processes;
+	struct bench_hist *hists;
+	struct bench_hist all = { 0 };
+	uint64_t start, deadline, elapsed;
+	int failed = 0;
+
+	hists = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (hists == MAP_FAILED) {
+		perror("bench-redis: mmap");
+		return 1;
+	}
+	memset(hists, 0, size);
+
+	start = monotonic_ns();
+	deadline = start + seconds * SEC;
+	for (int i = 0; i < processes; i++) {
+		pid_t pid = fork();
+
+		if (pid < 0) {
+			perror("bench-redis: fork");
+			return 1;
+		}
+		if (pid == 0)
+			_exit(run_worker(cl, keys, deadline, (unsigned)i + 1,
+					 &hists[i]));
+	}
+	for (int i = 0; i < processes; i++) {
+		int status;
+
+		if (wait(&status) < 0 || !WIFEXITED(status) ||
+		    WEXITSTATUS(status) != 0)
+			failed++;
+	}
+	elapsed = monotonic_ns() - start;
+
+	for (int i = 0; i < processes; i++)
+		hist_merge(&all, &hists[i]);
+	munmap(hists, size);
+	if (failed > 0) {
+		fprintf(stderr, "bench-redis: %d %s workers failed a decision\n",
+			failed, backend);
+		return 1;
+	}
+
+	printf("| %s | %d | %" PRIu64 " | %.0f | %.1f | %.1f | %.1f | %.1f |\n",
+	       backend, processes, all.count,
+	       (double)all.count * 1e9 / (double)elapsed,
+	       hist_quantile(&all, 0.50) / 1000.0,
+	       hist_quantile(&all, 0.99) / 1000.0,
+	       hist_quantile(&all, 0.999) / 1000.0, all.max / 1000.0);
+	fflush(stdout);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "seconds", required_argument, NULL, 's' },
+		{ "keys", required_argument, NULL, 'k' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const int process_counts[] = { 1, 16 };
+	struct credlimit_options o;
+	credlimit_t *shm = NULL, *redis = NULL;
+	struct rs *server;
+	unsigned seconds = 5, keys = 10000;
+	char name[64], uri[128];
+	int option, err, status = 0;
+
+	while ((option = getopt_long(argc, argv, "", options, NULL)) != -1) {
+		if (option == 's')
+			seconds = (unsigned)strtoul(optarg, NULL, 10);
+		else if (option == 'k')
+			keys = (unsigned)strtoul(optarg, NULL, 10);
+		else
+			return 2;
+	}
+	if (seconds == 0 || keys == 0) {
+		fprintf(stderr, "usage: bench-redis [--seconds N] [--keys N], "
+				"both at least 1\n");
+		return 2;
+	}
+
+	server = rs_start(false);
+	if (server == NULL) {
+		fprintf(stderr, "bench-redis: cannot start %s\n",
+			CL_REDIS_SERVER);
+		return 1;
+	}
+
+	credlimit_options_init(&o);
+	o.initial_capacity = (uint64_t)keys * 2 + 64;
+	o.default_policy.max_requests = 1000000000;
+	o.default_policy.window_ns = 3600 * SEC;
+	o.default_policy.max_credits = 0;
+	snprintf(name, sizeof(name), "rds-bench-%d", (int)getpid());
+	snprintf(uri, sizeof(uri),
+		 "redis://127.0.0.1:%d/0?prefix=rds-bench:&timeout_ms=2000",
+		 server->port);
+	err = credlimit_open(name, CREDLIMIT_OPEN_CREATE, &o, &shm);
+	if (err == 0)
+		err = credlimit_open(uri, CREDLIMIT_OPEN_CREATE, &o, &redis);
+	if (err < 0) {
+		fprintf(stderr, "bench-redis: cannot open a limiter: %s\n",
+			credlimit_strerror(err));
+		status = 1;
+		goto close;
+	}
+
+	printf("%u s per row, %u keys, redis-server %s on 127.0.0.1:%d\n\n",
+	       seconds, keys, CL_REDIS_SERVER, server->port);
+	printf("| backend | processes | decisions | decisions/s | p50 µs | "
+	       "p99 µs | p99.9 µs | max µs |\n");
+	printf("|---|---|---|---|---|---|---|---|\n");
+	for (size_t i = 0; i < 2 && status == 0; i++) {
+		status = measure("shared memory", shm, process_counts[i], keys,
+				 seconds);
+		if (status == 0)
+			status = measure("Redis", redis, process_counts[i],
+					 keys, seconds);
+	}
+
+close:
+	credlimit_close(redis);
+	credlimit_close(shm);
+	credlimit_unlink(name);
+	rs_free(server);
+	return status;
+}
