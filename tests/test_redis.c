@@ -645,6 +645,48 @@ static void noscript_after_flush(void **ctx)
 	rs_free(server);
 }
 
+/*
+ * FLUSHALL (or a restart without the data) empties the policies hash.  A
+ * handle that has the policies cached writes them back at its next
+ * reload and keeps deciding, instead of failing every call with -ENOENT.
+ */
+static void decisions_survive_flushall(void **ctx)
+{
+	static const char *const flushall[] = { "FLUSHALL" };
+	static const char *const hlen[] = { "HLEN", "rds:policies" };
+	struct credlimit_policy p = policy_of(5, 3600 * SEC, 0, 0);
+	struct log_count log = { 0 };
+	struct credlimit_result r;
+	struct cl_reply *reply;
+	struct rs *server;
+	credlimit_t *cl;
+
+	server = rs_start(false);
+	assert_non_null(server);
+	cl = open_on(server, "policy_refresh_ms=1", &p, &log);
+	assert_int_equal(credlimit_acquire(cl, "a", 1, 1, &r), 0);
+	assert_int_equal(r.verdict, CREDLIMIT_ALLOWED);
+
+	cl_reply_free(rs_command_port(server->port, 1, flushall));
+	usleep(5000); /* older than policy_refresh_ms: the next call reloads */
+
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(credlimit_acquire(cl, "a", 1, 1, &r), 0);
+		assert_int_equal(r.verdict, CREDLIMIT_ALLOWED);
+		assert_int_equal(r.limit, 5);
+		assert_int_equal(r.flags & CREDLIMIT_RESULT_FALLBACK, 0);
+	}
+	reply = rs_command_port(server->port, 2, hlen);
+	assert_non_null(reply);
+	assert_int_equal(reply->integer, 1);
+	cl_reply_free(reply);
+	assert_true(log.warnings >= 1);
+	assert_non_null(strstr(log.last, "was empty"));
+
+	credlimit_close(cl);
+	rs_free(server);
+}
+
 /* Decides once and checks the call returned within 2 s: the bound proves
  * that it returns despite the server, not how fast. */
 static void acquire_bounded(credlimit_t *cl, struct credlimit_result *r)
@@ -1094,6 +1136,7 @@ int main(void)
 		cmocka_unit_test(processes_allow_exact_total),
 		cmocka_unit_test(expiry_when_fresh_again),
 		cmocka_unit_test(noscript_after_flush),
+		cmocka_unit_test(decisions_survive_flushall),
 		cmocka_unit_test(paused_server_denies),
 		cmocka_unit_test(killed_server_allows),
 		cmocka_unit_test(down_server_decides_locally),

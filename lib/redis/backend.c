@@ -153,37 +153,7 @@ static int create_default_policy(struct cl_redis *st,
 				 const struct credlimit_policy *p,
 				 bool *created)
 {
-	char key[CL_REDIS_PREFIX_MAX + 16];
-	char value[96];
-	const char *argv[4];
-	size_t lens[4];
-	struct cl_reply *reply;
-	int err;
-
-	snprintf(key, sizeof(key), "%spolicies", st->config.prefix);
-	snprintf(value, sizeof(value),
-		 "default %" PRIu32 " %" PRIu64 " %" PRIu32 " %" PRIu32,
-		 p->max_requests, p->window_ns, p->max_credits,
-		 p->initial_credits);
-	argv[0] = "HSETNX";
-	argv[1] = key;
-	argv[2] = "0";
-	argv[3] = value;
-	for (int i = 0; i < 4; i++)
-		lens[i] = strlen(argv[i]);
-
-	err = cl_redis_command(st, key, lens[1], 4, argv, lens, &reply);
-	if (err < 0)
-		return err;
-	if (reply->type != CL_REPLY_INTEGER) {
-		cl_redis_log(st, CREDLIMIT_LOG_ERROR,
-			     "Redis HSETNX %s failed: %s", key,
-			     reply->str != NULL ? reply->str : "no integer");
-		err = -EPROTO;
-	}
-	*created = reply->integer == 1;
-	cl_reply_free(reply);
-	return err;
+	return cl_redis_policy_store_new(st, 0, "default", p, created);
 }
 
 static void state_free(struct cl_redis *st)

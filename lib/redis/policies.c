@@ -54,6 +54,81 @@ static int parse_policy(const char *text, struct credlimit_policy_info *info)
 	return 0;
 }
 
+int cl_redis_policy_store_new(struct cl_redis *st, int id, const char *name,
+			      const struct credlimit_policy *p, bool *created)
+{
+	char key[CL_REDIS_PREFIX_MAX + 16];
+	char field[16];
+	char value[96];
+	const char *argv[4];
+	size_t lens[4];
+	struct cl_reply *reply;
+	int err;
+
+	*created = false;
+	snprintf(key, sizeof(key), "%spolicies", st->config.prefix);
+	snprintf(field, sizeof(field), "%d", id);
+	snprintf(value, sizeof(value),
+		 "%s %" PRIu32 " %" PRIu64 " %" PRIu32 " %" PRIu32, name,
+		 p->max_requests, p->window_ns, p->max_credits,
+		 p->initial_credits);
+	argv[0] = "HSETNX";
+	argv[1] = key;
+	argv[2] = field;
+	argv[3] = value;
+	for (int i = 0; i < 4; i++)
+		lens[i] = strlen(argv[i]);
+
+	err = cl_redis_command(st, key, lens[1], 4, argv, lens, &reply);
+	if (err < 0)
+		return err;
+	if (reply->type != CL_REPLY_INTEGER) {
+		cl_redis_log(st, CREDLIMIT_LOG_ERROR,
+			     "Redis HSETNX %s failed: %s", key,
+			     reply->str != NULL ? reply->str : "no integer");
+		err = -EPROTO;
+	} else {
+		*created = reply->integer == 1;
+	}
+	cl_reply_free(reply);
+	return err;
+}
+
+/*
+ * Writes this handle's cached policies back into an empty policies hash:
+ * Redis lost them (FLUSHALL, or a restart or failover without the data),
+ * and every decision of every host would otherwise fail until someone
+ * created the limiter again.  HSETNX keeps whatever another host restored
+ * first.  A read-only handle keeps its cache and writes nothing.
+ */
+static int restore_policies(struct cl_redis *st, const char *key)
+{
+	int restored = 0;
+
+	if (!st->rdonly) {
+		for (int id = 0; id < CREDLIMIT_POLICY_MAX; id++) {
+			bool created;
+			int err;
+
+			if (!st->defined[id])
+				continue;
+			err = cl_redis_policy_store_new(st, id,
+							st->policies[id].name,
+							&st->policies[id].policy,
+							&created);
+			if (err < 0)
+				return err;
+			restored += created;
+		}
+	}
+	cl_redis_log(st, CREDLIMIT_LOG_WARNING,
+		     "Redis hash %s was empty (flushed, or the server lost "
+		     "its data): %s %d policies from this process's cache",
+		     key, st->rdonly ? "kept using" : "restored", restored);
+	st->policies_loaded_ns = monotonic_ns();
+	return 0;
+}
+
 int cl_redis_policies_load(struct cl_redis *st)
 {
 	char key[CL_REDIS_PREFIX_MAX + 16];
@@ -109,6 +184,10 @@ corrupt:
 		goto free_reply;
 	}
 
+	if (count == 0 && st->policy_count > 0) {
+		err = restore_policies(st, key);
+		goto free_reply;
+	}
 	memcpy(st->defined, defined, sizeof(defined));
 	st->policy_count = count;
 	st->policies_loaded_ns = monotonic_ns();

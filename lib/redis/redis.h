@@ -157,6 +157,12 @@ int cl_redis_policies_load(struct cl_redis *st);
 /* Reloads the cached policies when older than policy_refresh_ms. */
 int cl_redis_policies_refresh(struct cl_redis *st, bool force);
 
+/* Stores policy `id` as NAME with numbers *p unless the policies hash has
+ * that id (HSETNX).  Sets *created when this call stored it.  Returns 0 or
+ * a negative errno of the command. */
+int cl_redis_policy_store_new(struct cl_redis *st, int id, const char *name,
+			      const struct credlimit_policy *p, bool *created);
+
 /* The public API on Redis handles (admin.c and decide.c). */
 extern const struct cl_backend cl_redis_backend;
 
