@@ -291,7 +291,7 @@ struct credlimit_stats {
 	 * process's events: */
 	uint64_t redis_errors;     /* commands or connects that failed */
 	uint64_t redis_timeouts;   /* of which timed out */
-	uint64_t redis_reconnects; /* connections made again after failing */
+	uint64_t redis_reconnects; /* servers answering again after failing */
 	uint64_t redis_noscript;   /* NOSCRIPT replies, sent again by EVAL */
 	uint64_t redis_moved;      /* cluster MOVED redirections followed */
 	uint64_t redis_ask;        /* cluster ASK redirections followed */

@@ -748,7 +748,11 @@ static void paused_server_denies(void **ctx)
 	assert_int_equal(credlimit_stats(cl, &s), 0);
 	assert_int_equal(s.fallback_denied, 20 + waited);
 	assert_true(s.redis_timeouts >= 1);
+	/* The stopped server's kernel accepted every connect; only answers
+	 * count, so the pause is one failure (a slow resume may add one or
+	 * two), not one per connect. */
 	assert_true(s.redis_reconnects >= 1);
+	assert_true(s.redis_reconnects <= 3);
 	assert_true(log.warnings >= 1);
 
 	credlimit_close(cl);

@@ -115,6 +115,24 @@ static void node_failed(struct cl_redis *st, struct cl_rnode *node, int err,
 			     credlimit_strerror(err), why, node->backoff_ms);
 }
 
+/*
+ * Ends a node's failure once it answers a command.  A connect alone does
+ * not count: the kernel accepts connections for a server that is stopped
+ * or hung, and resetting the backoff then would reconnect (and log) at
+ * every call.
+ */
+static void node_answered(struct cl_redis *st, struct cl_rnode *node)
+{
+	if (!node->failed)
+		return;
+	st->counters.reconnects++;
+	cl_redis_log(st, CREDLIMIT_LOG_INFO, "Redis %s:%d: answering again",
+		     node->address.host, node->address.port);
+	node->failed = false;
+	node->backoff_ms = 0;
+	node->retry_at_ns = 0;
+}
+
 static int node_connect(struct cl_redis *st, struct cl_rnode *node)
 {
 	char why[128] = "";
@@ -153,15 +171,6 @@ static int node_connect(struct cl_redis *st, struct cl_rnode *node)
 		}
 	}
 
-	if (node->failed) {
-		st->counters.reconnects++;
-		cl_redis_log(st, CREDLIMIT_LOG_INFO,
-			     "Redis %s:%d: connected again",
-			     node->address.host, node->address.port);
-	}
-	node->failed = false;
-	node->backoff_ms = 0;
-	node->retry_at_ns = 0;
 	return 0;
 }
 
@@ -201,8 +210,10 @@ int cl_redis_node_command(struct cl_redis *st, int index, bool asking,
 		snprintf(what, sizeof(what), "%.*s", (int)lens[0] > 20 ? 20 :
 			 (int)lens[0], argv[0]);
 		node_failed(st, node, err, what, why);
+		return err;
 	}
-	return err;
+	node_answered(st, node);
+	return 0;
 }
 
 void cl_redis_disconnect_all(struct cl_redis *st)
