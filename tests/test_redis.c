@@ -128,6 +128,14 @@ static void uri_parse_cases(void **ctx)
 	struct cl_redis_config c;
 	char why[256];
 
+	/* Empty options are skipped, leading as well as trailing. */
+	assert_int_equal(cl_redis_uri_parse("redis://h?&prefix=e:&", &c, why),
+			 0);
+	assert_string_equal(c.prefix, "e:");
+	assert_int_equal(cl_redis_uri_parse("redis://h?timeout_ms=0", &c, why),
+			 -EINVAL);
+	assert_non_null(strstr(why, "from 1 to 600000"));
+
 	assert_int_equal(cl_redis_uri_parse("redis://127.0.0.1", &c, why), 0);
 	assert_int_equal(c.mode, CL_REDIS_SINGLE);
 	assert_string_equal(c.nodes[0].host, "127.0.0.1");

@@ -129,14 +129,16 @@ static int parse_option(const char *name, size_t name_len, const char *value,
 		if (strlen(numbers[i].name) != name_len ||
 		    memcmp(numbers[i].name, name, name_len) != 0)
 			continue;
-		if (!parse_int(value, value_len, numbers[i].min,
-			       numbers[i].max,
-			       (int *)((char *)out + numbers[i].offset)))
-			return invalid(why, "invalid value of Redis option ",
-				       name, name_len,
-				       ": expected milliseconds in range (see "
-				       "docs/redis.md)");
-		return 0;
+		char range[64];
+
+		if (parse_int(value, value_len, numbers[i].min, numbers[i].max,
+			      (int *)((char *)out + numbers[i].offset)))
+			return 0;
+		snprintf(range, sizeof(range),
+			 ": expected milliseconds from %d to %d",
+			 numbers[i].min, numbers[i].max);
+		return invalid(why, "invalid value of Redis option ", name,
+			       name_len, range);
 	}
 
 	if (name_len == 6 && memcmp(name, "prefix", 6) == 0) {
@@ -192,7 +194,7 @@ static int parse_option(const char *name, size_t name_len, const char *value,
 	return invalid(why, "unknown Redis option ", name, name_len,
 		       ": expected prefix, timeout_ms, connect_timeout_ms, "
 		       "retry_min_ms, retry_max_ms, policy_refresh_ms, "
-		       "on_error or local");
+		       "on_error, local or expire");
 }
 
 static int parse_options(const char *text, struct cl_redis_config *out,
@@ -203,6 +205,12 @@ static int parse_options(const char *text, struct cl_redis_config *out,
 		const char *equals = memchr(text, '=', len);
 		int err;
 
+		/* Empty options, as in "?&a=1" or "?a=1&&b=2", are skipped
+		 * wherever they are, as a trailing '&' always was. */
+		if (len == 0) {
+			text++;
+			continue;
+		}
 		if (equals == NULL)
 			return invalid(why, "invalid Redis option ", text, len,
 				       ": expected NAME=VALUE");
