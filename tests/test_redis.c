@@ -121,6 +121,7 @@ static void uri_parse_cases(void **ctx)
 		"redis://h?retry_min_ms=500&retry_max_ms=100",
 		"redis+cluster://h:1/3",
 		"redis+shards://h:1,",
+		"redis+shards://h:1,h:2,h:1",
 		"redis://user@h:1",
 		"redis://[::1]:1",
 		"http://h",

@@ -160,9 +160,17 @@ static int node_connect(struct cl_redis *st, struct cl_rnode *node)
 		err = cl_rclient_command(node->client, 2, argv, lens, &reply,
 					 why);
 		if (err == 0 && reply->type == CL_REPLY_ERROR) {
-			snprintf(why, sizeof(why), "SELECT %d: %s",
-				 st->config.db, reply->str);
-			err = -EINVAL;
+			/* A configuration error, not an outage: no retry
+			 * would help, so say what to fix instead. */
+			cl_redis_log(st, CREDLIMIT_LOG_ERROR,
+				     "Redis %s:%d rejected SELECT %d (%s); "
+				     "check the database number in the URI",
+				     node->address.host, node->address.port,
+				     st->config.db, reply->str);
+			cl_reply_free(reply);
+			cl_rclient_close(node->client);
+			node->client = NULL;
+			return -EINVAL;
 		}
 		cl_reply_free(reply);
 		if (err < 0) {

@@ -244,6 +244,17 @@ static int parse_nodes(const char *text, size_t len,
 				    &out->nodes[out->node_count], why);
 		if (err < 0)
 			return err;
+		/* A server named twice would hold two shares of the slots
+		 * under one name: a typo, not a layout. */
+		for (int i = 0; i < out->node_count; i++) {
+			const struct cl_redis_address *a = &out->nodes[i];
+			const struct cl_redis_address *b =
+				&out->nodes[out->node_count];
+
+			if (a->port == b->port && strcmp(a->host, b->host) == 0)
+				return invalid(why, "Redis server ", text,
+					       part, " is named twice");
+		}
 		out->node_count++;
 		if (comma == NULL)
 			break;
