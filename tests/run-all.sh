@@ -58,7 +58,8 @@ if ! make -j"$(nproc)" check; then
 fi
 
 # ThreadSanitizer cannot share a build with AddressSanitizer.  Its build
-# runs only the tests whose threads share one process.  ThreadSanitizer
+# runs only the tests whose threads share one process (test_growth picks
+# its threaded test itself under ThreadSanitizer).  ThreadSanitizer
 # emulates 16-byte atomics under a spin lock of its own process
 # (mutex128 in compiler-rt's tsan_interface_atomic.cpp), so the workers
 # of test_process, which decide on one key from several processes, lose

@@ -50,6 +50,24 @@
 #include "shm/migrate.h"
 #include "shm/table.h"
 
+/*
+ * Under ThreadSanitizer (tests/run-all.sh runs this file in such a build)
+ * a 16-byte compare-and-swap is emulated under a lock of its own process,
+ * so it is not atomic against other processes: counts that several
+ * processes make on one key can come out wrong.  Only the threaded test
+ * runs there, without its cross-process count checks.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define UNDER_TSAN 1
+#endif
+#endif
+#ifndef UNDER_TSAN
+#define UNDER_TSAN 0
+#endif
+
 #define MAX_CHILDREN 16
 #define MAX_SHARED 4
 
@@ -1202,7 +1220,7 @@ static void threads_decide_while_growing(void **state)
 		fail_msg("%u decisions failed, the first with %s", m->errors,
 			 credlimit_strerror(m->first_error));
 
-	for (uint32_t h = 0; h < MPM_HOT_KEYS; h++) {
+	for (uint32_t h = 0; h < MPM_HOT_KEYS && !UNDER_TSAN; h++) {
 		hot_key(key, h);
 		if (m->hot_allowed[h] != MPM_R + MPM_I)
 			fail_msg("hot key %s allowed %u times, expected %d", key,
@@ -2785,5 +2803,7 @@ int main(void)
 			if (tests[i].initial_state == &kill_cases[j])
 				tests[i].name = names[j];
 
+	if (UNDER_TSAN)
+		cmocka_set_test_filter("threads_decide_while_growing");
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
