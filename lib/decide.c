@@ -167,23 +167,27 @@ struct cl_after {
 	uint64_t capacity; /* slots of the table it inserted into */
 };
 
+/* Starts growth of a table of `capacity` slots to twice that, at most
+ * the limiter's maximum. */
+static int grow_doubled(struct credlimit *cl, uint64_t capacity)
+{
+	uint64_t target = capacity * 2;
+
+	if (target > cl->max_capacity)
+		target = cl->max_capacity;
+	return cl_grow_start(cl, target, false);
+}
+
 /* Helps a running migration, or starts one the decision asked for. */
 static void after_decision(struct credlimit *cl, const struct cl_after *after,
 			   uint64_t now_ns)
 {
-	uint64_t capacity;
-
 	if (CMM_LOAD_SHARED(cl->ctl->migration_state) != 0) {
 		cl_grow_step(cl, now_ns);
 		return;
 	}
-	if (!after->grow)
-		return;
-
-	capacity = after->capacity * 2;
-	if (capacity > cl->max_capacity)
-		capacity = cl->max_capacity;
-	cl_grow_start(cl, capacity, false);
+	if (after->grow)
+		grow_doubled(cl, after->capacity);
 }
 
 /*
@@ -207,10 +211,7 @@ static int wait_for_room(struct credlimit *cl, uint64_t capacity,
 		return -ENOSPC;
 
 	if (state == 0) {
-		err = cl_grow_start(cl, capacity * 2 < cl->max_capacity
-						? capacity * 2
-						: cl->max_capacity,
-				    false);
+		err = grow_doubled(cl, capacity);
 		/* Failed, or held off after failures: no room will come. */
 		if (err < 0 && err != -EBUSY)
 			return -ENOSPC;

@@ -969,7 +969,11 @@ static void cluster_start(struct rs *nodes[3], char *ids[3])
 
 static int node_of_slot(unsigned slot)
 {
-	return slot < 5462 ? 0 : slot < 10924 ? 1 : 2;
+	if (slot < 5462)
+		return 0;
+	if (slot < 10924)
+		return 1;
+	return 2;
 }
 
 /* Decisions on a three-primary cluster, then a slot migration: a new key
