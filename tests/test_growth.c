@@ -51,9 +51,9 @@
 #include "shm/table.h"
 
 /*
- * Under ThreadSanitizer (tests/run-all.sh runs this file in such a build)
+ * tests/run-all.sh also runs this file in a ThreadSanitizer build.  There
  * a 16-byte compare-and-swap is emulated under a lock of its own process,
- * so it is not atomic against other processes: counts that several
+ * so it is not atomic against other processes, and counts that several
  * processes make on one key can come out wrong.  Only the threaded test
  * runs there, without its cross-process count checks.
  */
@@ -2142,7 +2142,7 @@ static void grow_doubling_finishes_stalled(void **state)
 
 /*
  * While decisions are held off after failed growths, an insert that finds
- * the table full gets the full-table action at once and starts nothing;
+ * the table full gets the full-table action at once and starts nothing.
  * credlimit_grow() ignores the hold, and its success clears the count.
  */
 static void failed_growth_holds_off(void **state)
@@ -2202,7 +2202,7 @@ static uint64_t monotonic_s(void)
 /*
  * In a private mount namespace whose /dev/shm is a 1 MiB tmpfs: a table
  * of 8,192 slots (516 KiB) fits, its doubling does not.  Inserting past
- * half load starts growth, which fails for lack of room; later inserts
+ * half load starts growth, which fails for lack of room.  Later inserts
  * must not try again until the hold ends, so the failure is logged about
  * once per second of the run rather than once per insert.
  */

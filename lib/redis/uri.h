@@ -48,7 +48,7 @@ struct cl_redis_config {
 	int timeout_ms;         /* each command */
 	int connect_timeout_ms; /* each connect */
 	int retry_min_ms;       /* first wait before reconnecting */
-	int retry_max_ms;       /* longest wait, reached by doubling */
+	int retry_max_ms;       /* maximum wait, reached by doubling */
 	int policy_refresh_ms;  /* age at which cached policies are reloaded */
 	bool expire;            /* give idle customer keys an expiry */
 	enum cl_redis_on_error on_error;
