@@ -26,10 +26,7 @@
 #include "redis/decide.h"
 #include "redis/redis.h"
 
-/* Costs above this are all above R + C, and decide the same. */
-#define COST_CLAMP (UINT64_C(1) << 40)
-
-static bool reply_u64(const struct cl_reply *reply, uint64_t *out)
+bool cl_redis_reply_u64(const struct cl_reply *reply, uint64_t *out)
 {
 	char *end;
 
@@ -45,17 +42,17 @@ static bool reply_u64(const struct cl_reply *reply, uint64_t *out)
 	return errno == 0 && *end == '\0';
 }
 
-/* Fills *result from the reply of a decision or peek. */
-static int parse_decision(struct cl_redis *st, const struct cl_reply *reply,
-			  const struct credlimit_policy *p, int policy,
-			  struct cl_redis_decision *out)
+int cl_redis_parse_decision(struct cl_redis *st, const struct cl_reply *reply,
+			    size_t elements, int policy,
+			    struct cl_redis_decision *out)
 {
+	const struct credlimit_policy *p = &st->policies[policy].policy;
 	uint64_t field[8];
 
-	if (reply->elements != 9)
+	if (reply->elements != elements || elements < 9)
 		goto invalid;
 	for (int i = 0; i < 8; i++)
-		if (!reply_u64(reply->element[i + 1], &field[i]))
+		if (!cl_redis_reply_u64(reply->element[i + 1], &field[i]))
 			goto invalid;
 	if (field[0] > CREDLIMIT_DENIED_NEVER || field[1] > p->max_credits ||
 	    field[2] > p->max_requests)
@@ -83,20 +80,24 @@ invalid:
 	return -EPROTO;
 }
 
-int cl_redis_run(struct cl_redis *st, char mode, int policy, const void *key,
-		 size_t key_len, uint64_t amount, const uint64_t *now_ns,
-		 struct cl_redis_decision *out)
+int cl_redis_script_run(struct cl_redis *st, char mode, int *policy,
+			const void *key, size_t key_len, uint64_t amount,
+			const uint64_t *now_ns, int extra_count,
+			const char *const *extra, struct cl_reply **reply)
 {
 	char numbers[6][24];
 	char now_text[24] = "";
 	char mode_text[2] = { mode, '\0' };
-	const char *args[9];
-	size_t lens[9];
+	const char *args[CL_REDIS_SCRIPT_ARGS_MAX];
+	size_t lens[CL_REDIS_SCRIPT_ARGS_MAX];
+	int nargs = 9 + extra_count;
 	char *name;
 	size_t name_len;
 	bool reloaded = false;
 	int err;
 
+	if (extra_count < 0 || nargs > CL_REDIS_SCRIPT_ARGS_MAX)
+		return -EINVAL;
 	err = cl_redis_policies_refresh(st, false);
 	if (err < 0)
 		return err;
@@ -105,31 +106,30 @@ int cl_redis_run(struct cl_redis *st, char mode, int policy, const void *key,
 		return err;
 	if (now_ns != NULL)
 		snprintf(now_text, sizeof(now_text), "%" PRIu64, *now_ns);
-	if (amount > COST_CLAMP)
-		amount = COST_CLAMP;
+	if (amount > CL_REDIS_COUNT_CLAMP)
+		amount = CL_REDIS_COUNT_CLAMP;
 
 	for (int tries = 0; tries < 4; tries++) {
 		const struct credlimit_policy *p;
-		struct cl_reply *reply;
-		long long code;
+		int id = *policy;
 
-		if (policy < 0 || policy >= CREDLIMIT_POLICY_MAX) {
+		if (id < 0 || id >= CREDLIMIT_POLICY_MAX) {
 			err = -ENOENT;
 			break;
 		}
-		if (!st->defined[policy] && !reloaded) {
+		if (!st->defined[id] && !reloaded) {
 			reloaded = true;
 			err = cl_redis_policies_refresh(st, true);
 			if (err < 0)
 				break;
 		}
-		if (!st->defined[policy]) {
+		if (!st->defined[id]) {
 			err = -ENOENT;
 			break;
 		}
-		p = &st->policies[policy].policy;
+		p = &st->policies[id].policy;
 
-		snprintf(numbers[0], sizeof(numbers[0]), "%d", policy);
+		snprintf(numbers[0], sizeof(numbers[0]), "%d", id);
 		snprintf(numbers[1], sizeof(numbers[1]), "%" PRIu32,
 			 p->max_requests);
 		snprintf(numbers[2], sizeof(numbers[2]), "%" PRIu64,
@@ -144,39 +144,60 @@ int cl_redis_run(struct cl_redis *st, char mode, int policy, const void *key,
 		for (int i = 0; i < 6; i++)
 			args[2 + i] = numbers[i];
 		args[8] = st->config.expire ? "1" : "0";
-		for (int i = 0; i < 9; i++)
+		for (int i = 0; i < extra_count; i++)
+			args[9 + i] = extra[i];
+		for (int i = 0; i < nargs; i++)
 			lens[i] = strlen(args[i]);
 
-		err = cl_redis_eval_decide(st, name, name_len, 9, args, lens,
-					   &reply);
+		err = cl_redis_eval_decide(st, name, name_len, nargs, args,
+					   lens, reply);
 		if (err < 0)
 			break;
 
-		code = reply->element[0]->integer;
-		if (code == 1 && reply->elements == 2 &&
-		    reply->element[1]->type == CL_REPLY_INTEGER) {
-			policy = (int)reply->element[1]->integer;
-			cl_reply_free(reply);
+		if ((*reply)->element[0]->integer == 1 &&
+		    (*reply)->elements == 2 &&
+		    (*reply)->element[1]->type == CL_REPLY_INTEGER) {
+			*policy = (int)(*reply)->element[1]->integer;
+			cl_reply_free(*reply);
+			*reply = NULL;
 			/* Redirected more often than one key can be
 			 * assigned: another process keeps changing it. */
 			err = -EBUSY;
 			continue;
 		}
-		if (code == 2)
-			err = -ENOENT;
-		else if (code == 3)
-			err = -ERANGE;
-		else if (code == 0 && mode == 'r')
-			err = 0;
-		else if (code == 0)
-			err = parse_decision(st, reply, p, policy, out);
-		else
-			err = -EPROTO;
-		cl_reply_free(reply);
+		err = 0;
 		break;
 	}
 
 	free(name);
+	return err;
+}
+
+int cl_redis_run(struct cl_redis *st, char mode, int policy, const void *key,
+		 size_t key_len, uint64_t amount, const uint64_t *now_ns,
+		 struct cl_redis_decision *out)
+{
+	struct cl_reply *reply;
+	long long code;
+	int err;
+
+	err = cl_redis_script_run(st, mode, &policy, key, key_len, amount,
+				  now_ns, 0, NULL, &reply);
+	if (err < 0)
+		return err;
+
+	code = reply->element[0]->integer;
+	if (code == 2)
+		err = -ENOENT;
+	else if (code == 3)
+		err = -ERANGE;
+	else if (code == 0 && mode == 'r')
+		err = 0;
+	else if (code == 0)
+		err = cl_redis_parse_decision(st, reply, 9, policy, out);
+	else
+		err = -EPROTO;
+	cl_reply_free(reply);
 	return err;
 }
 

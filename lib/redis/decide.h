@@ -11,7 +11,11 @@
 #include "credlimit.h"
 
 struct cl_redis;
+struct cl_reply;
 struct credlimit;
+
+/* Costs and counts above this are all above R + C, and decide the same. */
+#define CL_REDIS_COUNT_CLAMP (UINT64_C(1) << 40)
 
 /* A decision's result and the state the script stored. */
 struct cl_redis_decision {
@@ -20,6 +24,39 @@ struct cl_redis_decision {
 	uint32_t spent;  /* credits the request used */
 	uint64_t window; /* window index, in the policy's window length */
 };
+
+/*
+ * Sends the decision script in `mode` on key with the numbers of *policy,
+ * amount (clamped to CL_REDIS_COUNT_CLAMP), the time *now_ns (Redis TIME
+ * when now_ns is NULL), and extra_count more arguments after the nine
+ * every mode takes.  When the key's assigned policy differs, sends it
+ * again under that one, at most four times in all.  Called with st->lock
+ * held.  On success returns 0, sets *policy to the policy of the last
+ * call, and stores its reply in *reply, which the caller frees with
+ * cl_reply_free().  That reply has code 0, 2 or 3, or is one the caller
+ * must reject as -EPROTO.  Else returns
+ * -EINVAL (too many arguments), -ENOENT (no such policy), -EBUSY (still
+ * redirected after four calls), or an error for which
+ * cl_redis_unavailable() is true.
+ */
+int cl_redis_script_run(struct cl_redis *st, char mode, int *policy,
+			const void *key, size_t key_len, uint64_t amount,
+			const uint64_t *now_ns, int extra_count,
+			const char *const *extra, struct cl_reply **reply);
+
+/*
+ * Fills *out from a decision script reply of code 0 that has exactly
+ * `elements` elements, the first nine those of a decision, under the
+ * policy applied.  Returns 0, or -EPROTO (logged) for a reply of another
+ * length or with values out of range.
+ */
+int cl_redis_parse_decision(struct cl_redis *st, const struct cl_reply *reply,
+			    size_t elements, int policy,
+			    struct cl_redis_decision *out);
+
+/* Parses a non-negative integer reply, or a decimal string of one, into
+ * *out.  Returns false for anything else or a value above UINT64_MAX. */
+bool cl_redis_reply_u64(const struct cl_reply *reply, uint64_t *out);
 
 /*
  * Runs the decision script in mode 'd' (decide a cost), 'p' (peek), 's'

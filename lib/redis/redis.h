@@ -143,9 +143,13 @@ int cl_redis_data_nodes(struct cl_redis *st, int *nodes, int max);
 void cl_redis_disconnect_all(struct cl_redis *st);
 
 /* script.c */
+/* Arguments of the decision script: nine in every mode, four more for a
+ * lease. */
+#define CL_REDIS_SCRIPT_ARGS_MAX 13
 int cl_redis_script_load(struct cl_redis *st);
-/* Runs the decision script on one customer key with the given arguments.
- * Errors as cl_redis_command(), and -EPROTO for an unexpected reply. */
+/* Runs the decision script on one customer key with nargs arguments, at
+ * most CL_REDIS_SCRIPT_ARGS_MAX (else -EINVAL).  Errors as
+ * cl_redis_command(), and -EPROTO for an unexpected reply. */
 int cl_redis_eval_decide(struct cl_redis *st, const char *key,
 			 size_t key_len, int nargs, const char *const *args,
 			 const size_t *lens, struct cl_reply **reply);

@@ -300,11 +300,11 @@ int cl_redis_eval_decide(struct cl_redis *st, const char *key,
 			 size_t key_len, int nargs, const char *const *args,
 			 const size_t *lens, struct cl_reply **reply)
 {
-	const char *argv[16];
-	size_t argv_lens[16];
+	const char *argv[4 + CL_REDIS_SCRIPT_ARGS_MAX];
+	size_t argv_lens[4 + CL_REDIS_SCRIPT_ARGS_MAX];
 	int err;
 
-	if (nargs > 12)
+	if (nargs > CL_REDIS_SCRIPT_ARGS_MAX)
 		return -EINVAL;
 	argv[0] = "EVALSHA";
 	argv_lens[0] = 7;
