@@ -239,6 +239,7 @@ static int local_policy(struct cl_redis *st, int policy)
 	return id;
 }
 
+/* cl_redis_fallback(), called with st->lock held. */
 static int fallback(struct cl_redis *st, int policy, const void *key,
 		    size_t key_len, uint64_t cost, uint64_t now_ns, int cause,
 		    struct credlimit_result *result)
@@ -294,6 +295,28 @@ static int fallback(struct cl_redis *st, int policy, const void *key,
 		st->counters.fallback_denied++;
 	}
 	return 0;
+}
+
+int cl_redis_fallback(credlimit_t *upstream, int policy, const void *key,
+		      size_t key_len, uint64_t cost, uint64_t now_ns, int cause,
+		      struct credlimit_result *result)
+{
+	struct cl_redis *st;
+	int err;
+
+	if (upstream == NULL || upstream->backend != &cl_redis_backend ||
+	    result == NULL)
+		return -EINVAL;
+	err = cl_key_validate(key, key_len);
+	if (err < 0)
+		return err;
+	st = upstream->backend_state;
+
+	pthread_mutex_lock(&st->lock);
+	cl_redis_enter(st);
+	err = fallback(st, policy, key, key_len, cost, now_ns, cause, result);
+	pthread_mutex_unlock(&st->lock);
+	return err;
 }
 
 static void count_verdict(struct cl_redis *st,

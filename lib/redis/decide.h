@@ -82,6 +82,19 @@ int cl_redis_run_locked(struct credlimit *cl, bool change, char mode,
 /* Returns true for the errors of an unreachable, slow or failing Redis. */
 bool cl_redis_unavailable(int err);
 
+/*
+ * Decides a request of `cost` by the handle's on_error action after Redis
+ * failed with `cause`, as credlimit_acquire_at() does then: deny, allow
+ * untracked, or decide on the local limiter.  upstream must be a handle
+ * opened on a Redis URI.  Takes the handle's lock.  The result carries
+ * CREDLIMIT_RESULT_FALLBACK and is counted in credlimit_stats().  Returns
+ * 0, -EINVAL (not a Redis handle, result or key NULL, or key empty),
+ * -E2BIG (key too long), or an error of the local limiter.
+ */
+int cl_redis_fallback(credlimit_t *upstream, int policy, const void *key,
+		      size_t key_len, uint64_t cost, uint64_t now_ns, int cause,
+		      struct credlimit_result *result);
+
 int cl_redis_decide(struct credlimit *cl, int policy, const void *key,
 		    size_t key_len, uint64_t cost, uint64_t now_ns,
 		    struct credlimit_result *result);
