@@ -13,6 +13,10 @@
  *               the index counts in, ns), u (base requests used), c
  *               (credits), p (policy of the last decision), ls (time of
  *               the last decision, ns), o (operator's policy assignment).
+ *               From the last window roll: hw (the window index before
+ *               it), hn (that index's window length, ns) and hr (credits
+ *               that refunds of leases charged in window hw may still
+ *               add, as lib/redis/script.c explains).
  *               The braces make KEY the hash tag, so a Redis Cluster
  *               keeps everything of one customer in one slot.
  *   Ppolicies   hash of the policies: field ID, value "NAME R W C I".

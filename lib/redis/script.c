@@ -13,14 +13,35 @@
  * double estimate corrected with exact limb products.  The differential
  * test in tests/test_redis.c compares it with the C algorithm.
  *
- * Arguments: KEYS[1] the customer's hash; ARGV mode ("d" decide, "s" set
- * credits, "r" reset), now (decimal ns, or "" for Redis TIME), policy id,
- * R, W (decimal ns), C, I, the cost (or the credits for "s"), and "1" to
- * set the expiry or "0" to keep the key without one.
+ * Arguments: KEYS[1] the customer's hash.  ARGV: the mode ("d" decide,
+ * "l" lease, "s" set credits, "r" reset, "p" peek), now (decimal ns, or ""
+ * for Redis TIME), policy id, R, W (decimal ns), C, I, the cost (or the
+ * credits for "s"), and "1" to set the expiry or "0" to keep the key
+ * without one.  A lease adds the units wanted n, the units refunded r, and
+ * the window index and window length (decimal ns) they were charged in.
+ *
  * Replies: {1, ID} when the key's policy is ID and not the one passed (the
- * caller sends the request again under ID); {2} reset of a missing key;
- * {3} credits above C; {0} after a reset; else {0, verdict, credits, used,
- * reset_after, retry_after, new, credits spent, window index}.
+ * caller sends the request again under ID).  {2} for a reset of a missing
+ * key, and for a lease that only returns units (n = 0, cost 0) on a key
+ * without state.  {3} for credits above C, {0} after a reset.  Else {0,
+ * verdict, credits, used, reset_after, retry_after, new, credits spent,
+ * window index}, to which a lease appends the units granted, the time used
+ * (decimal ns) and the units of the refund accepted.
+ *
+ * Leases.  A lease refunds first, then grants min(max(n, cost), T) units
+ * of the T = (R - u) + c left, base first, when the cost fits; else it
+ * grants nothing and reports the cost's verdict as a decision would.  A
+ * refund of units charged in the current window undoes the charge:
+ * credits first, then base, so T grows by r up to R + C.  Units charged
+ * in the window before the last roll would have become credits at that
+ * roll: min(C, x + r) = min(C, x) + min(r, hr), where x is the sum the
+ * roll capped at C.  So each storing roll records hw (the old window
+ * index), hn (its window length) and hr = max(0, C - x), and refunds of
+ * window hw together add at most hr credits.  A change of window length
+ * records hr = 0 and hn = the new length, with or without a roll.
+ * Refunds of older windows, of another window length, or on a state that
+ * was not stored (new, reset or expired) are not accepted.  Peeks store
+ * nothing, and a reset deletes hw, hr and hn with the state.
  *
  * Scripts are sent by SHA1 with EVALSHA.  A server that does not know the
  * script (restarted, failed over, SCRIPT FLUSH) replies NOSCRIPT, and the
@@ -140,23 +161,36 @@ static const char decide_script[] =
 	"local EXPIRE_MAX_MS = 4503599627370496\n"
 	"\n"
 	"local key, mode = KEYS[1], ARGV[1]\n"
-	"local h = redis.call('HMGET', key, 'w', 'wn', 'u', 'c', 'p', 'o')\n"
+	"local h = redis.call('HMGET', key, 'w', 'wn', 'u', 'c', 'p', 'o', 'hw', 'hr',\n"
+	"                     'hn')\n"
 	"local exists = h[1] or h[5] or h[6]\n"
 	"\n"
 	"if mode == 'r' then\n"
 	"  if not exists then return {2} end\n"
-	"  if h[6] then redis.call('HDEL', key, 'w', 'wn', 'u', 'c', 'p', 'ls')\n"
+	"  if h[6] then\n"
+	"    redis.call('HDEL', key, 'w', 'wn', 'u', 'c', 'p', 'ls', 'hw', 'hr', 'hn')\n"
 	"  else redis.call('DEL', key) end\n"
 	"  return {0}\n"
 	"end\n"
 	"\n"
-	"-- A decision applies the key's assigned policy, else the one requested;\n"
-	"-- a peek or a change of credits the assigned one, else the last one used.\n"
+	"-- A lease wants n units and refunds units charged in window refund_w\n"
+	"-- of length refund_wn.  A call that only returns units never creates a\n"
+	"-- state.\n"
+	"local n, refund, refund_w, refund_wn = 0, 0, nil, nil\n"
+	"if mode == 'l' then\n"
+	"  n, refund = tonumber(ARGV[10]), tonumber(ARGV[11])\n"
+	"  refund_w, refund_wn = tonumber(ARGV[12]), ARGV[13]\n"
+	"  if n == 0 and tonumber(ARGV[8]) == 0 and not h[2] then return {2} end\n"
+	"end\n"
+	"\n"
+	"-- A decision or lease applies the key's assigned policy, else the one\n"
+	"-- requested; a peek or a change of credits the assigned one, else the\n"
+	"-- last one used.\n"
 	"local pid = tonumber(ARGV[3])\n"
 	"local override = h[6] and tonumber(h[6])\n"
 	"local want = override\n"
 	"if not want then\n"
-	"  if mode == 'd' then want = pid\n"
+	"  if mode == 'd' or mode == 'l' then want = pid\n"
 	"  else want = h[5] and tonumber(h[5]) or 0 end\n"
 	"end\n"
 	"if want ~= pid then return {1, want} end\n"
@@ -171,13 +205,20 @@ static const char decide_script[] =
 	"local R, Ws, W = tonumber(ARGV[4]), ARGV[5], big(ARGV[5])\n"
 	"local C, I, arg = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])\n"
 	"\n"
-	"-- Roll the state to the window of now, as cl_algo_roll() does.\n"
+	"-- Roll the state to the window of now, as cl_algo_roll() does, and\n"
+	"-- record the headroom hr of the roll for late refunds.\n"
 	"local w, u, c\n"
+	"local hw, hr, hn = tonumber(h[7]), tonumber(h[8]), h[9]\n"
 	"if not h[2] then\n"
 	"  w, u, c = div(now, W), 0, I\n"
 	"else\n"
 	"  w, u, c = tonumber(h[1]), tonumber(h[3]), tonumber(h[4])\n"
-	"  if h[2] ~= Ws then w = div(mul(big(h[2]), w), W) end\n"
+	"  local same = h[2] == Ws\n"
+	"  if not same then\n"
+	"    -- Units charged under the old window length earn no refund.\n"
+	"    w = div(mul(big(h[2]), w), W)\n"
+	"    hw, hr, hn = w, 0, Ws\n"
+	"  end\n"
 	"  if u > R then u = R end\n"
 	"  if c > C then c = C end\n"
 	"  local start, nw = mul(W, w), nil\n"
@@ -186,8 +227,33 @@ static const char decide_script[] =
 	"  if nw > w then\n"
 	"    -- Exact whenever the sum is below C: then every term is below 2^33.\n"
 	"    local credits = c + (R - u) + (nw - w - 1) * R\n"
+	"    hw, hr, hn = w, 0, Ws\n"
+	"    if same and credits < C then hr = C - credits end\n"
 	"    if credits > C then credits = C end\n"
 	"    c, w, u = credits, nw, 0\n"
+	"  end\n"
+	"end\n"
+	"if hr and hr > C then hr = C end\n"
+	"\n"
+	"-- Take back refunded units.  Only a stored state had them charged.\n"
+	"local accepted = 0\n"
+	"if refund > 0 and h[2] then\n"
+	"  if refund_wn == Ws and refund_w == w then\n"
+	"    -- Charged in this window: undo the charge, credits first since a\n"
+	"    -- charge takes base first.  T grows by the refund, up to R + C.\n"
+	"    local before = c + (R - u)\n"
+	"    local a = math.min(refund, C - c)\n"
+	"    c = c + a\n"
+	"    u = math.max(0, u - (refund - a))\n"
+	"    accepted = c + (R - u) - before\n"
+	"  elseif hn and refund_wn == hn and refund_w == hw then\n"
+	"    -- Charged before the last roll: those units would have become\n"
+	"    -- credits, of which the cap C left room for hr.\n"
+	"    local g = math.min(refund, hr)\n"
+	"    local before = c\n"
+	"    c = math.min(C, c + g)\n"
+	"    hr = hr - g\n"
+	"    accepted = c - before\n"
 	"  end\n"
 	"end\n"
 	"\n"
@@ -195,7 +261,7 @@ static const char decide_script[] =
 	"local eff = now\n"
 	"if cmp(ws, now) > 0 then eff = ws end\n"
 	"local reset = sub(add(ws, W), eff)\n"
-	"local verdict, retry, spent, store = 1, '0', 0, true\n"
+	"local verdict, retry, spent, granted, store = 1, '0', 0, 0, true\n"
 	"local base = R - u\n"
 	"\n"
 	"if mode == 'p' then\n"
@@ -204,12 +270,18 @@ static const char decide_script[] =
 	"  if arg > C then return {3} end\n"
 	"  c = arg\n"
 	"elseif arg > R + C then\n"
-	"  verdict, retry, store = 2, str(U64_MAX), false\n"
-	"elseif arg <= base then\n"
-	"  u = u + arg\n"
+	"  -- A cost that never fits changes nothing, but a lease keeps its refund.\n"
+	"  verdict, retry, store = 2, str(U64_MAX), mode == 'l'\n"
 	"elseif arg <= base + c then\n"
-	"  spent = arg - base\n"
-	"  c, u = c - spent, R\n"
+	"  -- A decision charges its cost, a lease up to n units; base first.\n"
+	"  granted = arg\n"
+	"  if n > granted then granted = math.min(n, base + c) end\n"
+	"  if granted <= base then\n"
+	"    u = u + granted\n"
+	"  else\n"
+	"    spent = granted - base\n"
+	"    c, u = c - spent, R\n"
+	"  end\n"
 	"else\n"
 	"  verdict = 0\n"
 	"  local have, extra = R + c + (R - u), 0\n"
@@ -220,9 +292,15 @@ static const char decide_script[] =
 	"end\n"
 	"\n"
 	"if store then\n"
-	"  redis.call('HSET', key, 'w', string.format('%.0f', w), 'wn', Ws,\n"
-	"             'u', string.format('%.0f', u), 'c', string.format('%.0f', c),\n"
-	"             'p', ARGV[3], 'ls', str(now))\n"
+	"  local fields = {'w', string.format('%.0f', w), 'wn', Ws,\n"
+	"                  'u', string.format('%.0f', u), 'c', string.format('%.0f', c),\n"
+	"                  'p', ARGV[3], 'ls', str(now)}\n"
+	"  if hw then\n"
+	"    fields[13], fields[14] = 'hw', string.format('%.0f', hw)\n"
+	"    fields[15], fields[16] = 'hr', string.format('%.0f', hr)\n"
+	"    fields[17], fields[18] = 'hn', hn\n"
+	"  end\n"
+	"  redis.call('HSET', key, unpack(fields))\n"
 	"  if override or ARGV[9] == '0' then\n"
 	"    redis.call('PERSIST', key)\n"
 	"  else\n"
@@ -239,8 +317,12 @@ static const char decide_script[] =
 	"  end\n"
 	"end\n"
 	"\n"
-	"return {0, verdict, c, u, str(reset), retry, exists and 0 or 1, spent,\n"
-	"        string.format('%.0f', w)}\n"
+	"local reply = {0, verdict, c, u, str(reset), retry, exists and 0 or 1, spent,\n"
+	"               string.format('%.0f', w)}\n"
+	"if mode == 'l' then\n"
+	"  reply[10], reply[11], reply[12] = granted, str(now), accepted\n"
+	"end\n"
+	"return reply\n"
 	;
 
 /*
