@@ -1,5 +1,5 @@
 /*
- * decide.h - running the decision script, for decide.c and admin.c
+ * decide.h - running the decision script, for decide.c, admin.c and lease.c
  */
 #ifndef CREDLIMIT_REDIS_DECIDE_H
 #define CREDLIMIT_REDIS_DECIDE_H
