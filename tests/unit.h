@@ -31,6 +31,23 @@ static inline const char *unit_name(char buf[64], const char *test)
 	return buf;
 }
 
+/* A policy of max_requests per window of window_ns, with max_credits and
+ * initial_credits. */
+static inline struct credlimit_policy unit_policy(uint32_t max_requests,
+						  uint64_t window_ns,
+						  uint32_t max_credits,
+						  uint32_t initial_credits)
+{
+	struct credlimit_policy p = {
+		.max_requests = max_requests,
+		.window_ns = window_ns,
+		.max_credits = max_credits,
+		.initial_credits = initial_credits,
+	};
+
+	return p;
+}
+
 /* Options with a small default policy and capacity, for tests. */
 static inline struct credlimit_options unit_options(uint32_t max_requests,
 						    uint64_t window_ns,
