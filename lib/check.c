@@ -34,6 +34,7 @@
 
 #include "backend.h"
 #include "handle.h"
+#include "lease/entry.h"
 #include "policy.h"
 #include "shm/entry.h"
 #include "shm/pidlock.h"
@@ -261,6 +262,39 @@ static void check_placement(struct checker *c, uint64_t index, uint64_t meta,
 	}
 }
 
+/* A lease cache entry: units and exponent in range, reserved bits zero,
+ * and a registered window once it holds a lease. */
+static void check_lease_state(struct checker *c, uint64_t index,
+			      struct cl_state_word state)
+{
+	unsigned wid = cl_state_wid(state.hi);
+	uint64_t length;
+
+	if ((state.lo & CL_LEASE_RESERVED_MASK) != 0 ||
+	    cl_lease_exponent(state.lo) > CL_LEASE_EXP_MAX)
+		finding(c, CREDLIMIT_LOG_ERROR,
+			"slot %" PRIu64 ": lease state has invalid bits",
+			index);
+	if (wid == 0) {
+		if (cl_lease_units(state.lo) != 0 ||
+		    cl_state_window(state.hi) != 0)
+			finding(c, CREDLIMIT_LOG_ERROR,
+				"slot %" PRIu64 ": units without a lease "
+				"window",
+				index);
+		return;
+	}
+	if (cl_window_length(c->cl, wid, &length) < 0 ||
+	    wid >= CMM_LOAD_SHARED(c->cl->ctl->window_count))
+		finding(c, CREDLIMIT_LOG_ERROR,
+			"slot %" PRIu64 ": window id %u is not registered",
+			index, wid);
+	else if ((unsigned __int128)cl_state_window(state.hi) * length >
+		 UINT64_MAX)
+		finding(c, CREDLIMIT_LOG_ERROR,
+			"slot %" PRIu64 ": window index beyond 2^64 ns", index);
+}
+
 static void check_state(struct checker *c, uint64_t index, uint64_t meta,
 			struct cl_state_word state)
 {
@@ -280,6 +314,10 @@ static void check_state(struct checker *c, uint64_t index, uint64_t meta,
 			"not defined",
 			index, cl_meta_last_policy(meta));
 
+	if (cl->kind == CL_KIND_LEASE) {
+		check_lease_state(c, index, state);
+		return;
+	}
 	if (wid == 0) {
 		if (state.lo != 0 || cl_state_window(state.hi) != 0)
 			finding(c, CREDLIMIT_LOG_ERROR,
@@ -433,12 +471,16 @@ int credlimit_check(credlimit_t *cl, credlimit_problem_fn report,
 	uint64_t ready;
 	int err;
 
-	/* A Redis limiter has no segments or table to validate. */
-	if (cl != NULL && cl->backend != NULL)
+	/* A Redis limiter has no segments or table to validate; a lease
+	 * handle has its lease cache. */
+	if (cl != NULL && cl->backend != NULL && cl->lease_cache == NULL)
 		return -EOPNOTSUPP;
+	if (cl != NULL && cl->lease_cache != NULL)
+		cl = cl->lease_cache;
 
 	if (cl == NULL)
 		return -EINVAL;
+	c.cl = cl;
 
 	err = cl_ctl_validate(cl->ctl, cl->ctl_mapping.size, &why);
 	if (err < 0) {

@@ -159,6 +159,10 @@ enum {
 	 * action decided: deny (retry_after_ns is retry_min_ms), allow (with
 	 * UNTRACKED), or the local shared-memory limiter. */
 	CREDLIMIT_RESULT_FALLBACK = 1u << 4,
+	/* Leases only: this host's leased units decided without a round
+	 * trip to Redis.  remaining then counts the units leased here, and
+	 * credits is 0 (this host does not know the customer's credits). */
+	CREDLIMIT_RESULT_LEASED = 1u << 5,
 };
 
 /*
@@ -251,7 +255,24 @@ struct credlimit_options {
 	uid_t owner;
 	credlimit_log_fn log; /* NULL: no logging */
 	void *log_context;
+
+	/* Leases (docs/leases.md).  upstream: the Redis URI whose counts
+	 * the shared-memory limiter named by credlimit_open() takes in
+	 * batches; NULL, the default, for a plain limiter (a name of the
+	 * form "shm:NAME?upstream=..." sets it too, and wins).  lease:
+	 * largest batch, units, 1 .. CREDLIMIT_LEASE_MAX, default 32.
+	 * lease_idle_ms: a key's leased units unused for this long go back
+	 * to Redis, default 1000, at least 1.  lease_wait_us: how long a
+	 * decision waits for another process's lease of the same key before
+	 * taking its own, default 2000. */
+	const char *upstream;
+	uint32_t lease;
+	uint32_t lease_idle_ms;
+	uint32_t lease_wait_us;
 };
+
+/* Largest lease, units. */
+#define CREDLIMIT_LEASE_MAX (UINT32_C(1) << 30)
 
 /* Information about a limiter, from credlimit_stats(). */
 struct credlimit_stats {
@@ -299,6 +320,26 @@ struct credlimit_stats {
 	uint64_t fallback_allowed; /* decisions on_error=allow allowed */
 	uint64_t fallback_local;   /* decisions of the local limiter */
 	uint64_t redis_nodes;      /* servers known: URI's and cluster's */
+
+	/* Leases: true for a lease cache (kind of segment), and host-wide
+	 * counts since it was created (all processes of this host), 0 on
+	 * other limiters. */
+	bool lease_cache;
+	uint64_t lease_fetches;        /* round trips that took a lease */
+	uint64_t lease_units_taken;    /* units those leases granted */
+	uint64_t lease_returns;        /* round trips that only returned units */
+	uint64_t lease_units_returned; /* units Redis took back */
+	/* Units returned too late (Redis had rolled past the window after
+	 * theirs, or changed the window length), lost with a return that
+	 * failed, or dropped with an evicted entry. */
+	uint64_t lease_units_lost;
+	/* Decisions served from leased units without a round trip: the
+	 * round trips saved against one call to Redis per decision. */
+	uint64_t lease_local;
+	/* Units leased to this host and not yet spent or returned, now:
+	 * what other hosts cannot take until this host returns them or
+	 * their window ends. */
+	uint64_t lease_units_held;
 };
 
 /*
@@ -320,6 +361,10 @@ struct credlimit_entry {
 	uint64_t window_start_ns; /* start of the stored window */
 	uint64_t window_ns;       /* length of the stored window */
 	uint64_t last_seen_ns;    /* time of the last decision */
+	/* Lease caches: units leased to this host for the stored window
+	 * (window_start_ns, window_ns), still unspent; used and credits are
+	 * 0 there. */
+	uint64_t leased;
 	/* The entry seen at the time passed to lookup or foreach, as a
 	 * cost-0 decision under its effective policy would report it,
 	 * without changing it. */
@@ -395,6 +440,13 @@ CREDLIMIT_API int credlimit_policy_validate(const struct credlimit_policy *p);
  * part at fault), -ECONNREFUSED, -ETIMEDOUT, -EAGAIN, -EIO (Redis
  * unreachable), -EPROTO (unexpected reply), -EBADMSG (invalid policy in
  * Redis), -EPROTONOSUPPORT (library built without hiredis).
+ *
+ * Leases (docs/leases.md): "shm:NAME?lease=N&idle_ms=N&wait_us=N&upstream=URI",
+ * or NAME with options->upstream set, opens the lease cache NAME (created
+ * with CREATE, with the options that apply to shared memory) and the Redis
+ * URI.  "shm:NAME" without upstream is the plain limiter NAME.  Extra
+ * errors: -EINVAL (invalid lease option, logged), -EMEDIUMTYPE (NAME is a
+ * plain limiter), and those of both opens.
  */
 CREDLIMIT_API int credlimit_open(const char *name, unsigned flags,
 				 const struct credlimit_options *options,
@@ -442,6 +494,12 @@ CREDLIMIT_API bool credlimit_created(const credlimit_t *cl);
  * decides and sets CREDLIMIT_RESULT_FALLBACK: that is a success.  Extra
  * errors: -ENOENT (policy unknown to Redis), -EBUSY (the key's assigned
  * policy kept changing), errors of the local limiter.
+ *
+ * Leases: no system call and no round trip while this host's units of the
+ * key cover the cost (CREDLIMIT_RESULT_LEASED); else one round trip that
+ * takes the next lease, after waiting up to lease_wait_us for another
+ * process's.  A decision may also return idle units (docs/leases.md).
+ * Extra error: -EMEDIUMTYPE on a lease cache opened without its upstream.
  */
 CREDLIMIT_API int credlimit_acquire(credlimit_t *cl, const void *key,
 				    size_t key_len, uint64_t cost,
@@ -607,6 +665,27 @@ CREDLIMIT_API int credlimit_stats(credlimit_t *cl,
  */
 CREDLIMIT_API int credlimit_check(credlimit_t *cl, credlimit_problem_fn report,
 				  void *context);
+
+/*
+ * Returns leased units to Redis: those of every key whose last decision on
+ * this host is at least min_idle_ns old at now_ns (0: every key), and those
+ * whose window has ended by now_ns whatever their age.  now_ns is in the
+ * time base of the decisions: CREDLIMIT_NOW for limiters that decide at
+ * Redis TIME, the caller's clock for those that pass times.  Decisions already do this in small
+ * steps and credlimit_close() does it for every key; a server whose workers
+ * may sit idle calls it from a timer so that idle hosts do not keep
+ * capacity other hosts need.  One round trip per key returned.
+ *
+ * Returns the number of units Redis took back (late units it refuses are
+ * counted as lost in the statistics), or -EINVAL (not a lease limiter),
+ * -EROFS, or an error of the local table.  A Redis failure is not an
+ * error: the units of the keys it hit are lost (under-admission only)
+ * and counted, and the failure is logged.  Safe from any process and
+ * thread; concurrent calls return each unit at most once.
+ */
+CREDLIMIT_API int64_t credlimit_lease_return(credlimit_t *cl,
+					     uint64_t now_ns,
+					     uint64_t min_idle_ns);
 
 #ifdef __cplusplus
 }

@@ -259,6 +259,10 @@ static int decide(struct credlimit *cl, int policy, const void *key,
 		return err;
 	if (cl->rdonly)
 		return -EROFS;
+	/* A lease cache holds units, not counts: only its lease handle
+	 * decides on it. */
+	if (cl->kind == CL_KIND_LEASE)
+		return -EMEDIUMTYPE;
 	err = cl_policy_read(cl, policy, &requested);
 	if (err == -ENOENT && policy == CREDLIMIT_POLICY_DEFAULT)
 		return -EBADMSG; /* policy 0 exists in every valid segment */
@@ -408,6 +412,8 @@ int credlimit_peek(credlimit_t *cl, const void *key, size_t key_len,
 	err = cl_key_validate(key, key_len);
 	if (err < 0)
 		return err;
+	if (cl->kind == CL_KIND_LEASE)
+		return -EMEDIUMTYPE;
 	cl_key_prepare(&k, cl->secret, key, key_len);
 
 	for (int tries = 0;; tries++) {

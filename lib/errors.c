@@ -52,6 +52,10 @@ const char *credlimit_strerror(int error)
 		       "available)";
 	case -EOPNOTSUPP:
 		return "operation not supported on a Redis limiter";
+	case -EMEDIUMTYPE:
+		return "segment kind does not fit: a lease cache decides only "
+		       "when opened with its Redis upstream, and a plain "
+		       "limiter cannot hold leases";
 	case -ETIMEDOUT:
 		return "Redis did not answer within the timeout";
 	case -ECONNREFUSED:

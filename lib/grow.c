@@ -670,9 +670,12 @@ int credlimit_grow(credlimit_t *cl, uint64_t capacity)
 	uint64_t have;
 	int err;
 
-	/* A Redis limiter has no table of its own to grow. */
-	if (cl != NULL && cl->backend != NULL)
+	/* A Redis limiter has no table of its own to grow; a lease handle
+	 * grows its lease cache. */
+	if (cl != NULL && cl->backend != NULL && cl->lease_cache == NULL)
 		return -EOPNOTSUPP;
+	if (cl != NULL && cl->lease_cache != NULL)
+		cl = cl->lease_cache;
 
 	if (cl == NULL)
 		return -EINVAL;

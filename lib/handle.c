@@ -41,6 +41,7 @@
 #include "policy.h"
 #include "shm/pidlock.h"
 #ifdef HAVE_HIREDIS
+#include "lease/lease.h"
 #include "redis/redis.h"
 #include "redis/uri.h"
 #endif
@@ -99,6 +100,9 @@ void credlimit_options_init(struct credlimit_options *options)
 	options->mode = 0600;
 	options->full_action = CREDLIMIT_FULL_DENY;
 	options->owner = (uid_t)-1;
+	options->lease = 32;
+	options->lease_idle_ms = 1000;
+	options->lease_wait_us = 2000;
 }
 
 /* Checks the options a creation uses; writes the capacities it creates
@@ -159,6 +163,7 @@ static void bind_ctl(struct credlimit *cl, struct cl_mapping *map)
 	cl->segment_id = ctl->segment_id;
 	cl->max_capacity = ctl->max_capacity;
 	cl->full_action = (int)ctl->full_action;
+	cl->kind = ctl->kind;
 }
 
 /* Writes a new control header (all but the magic) into a zeroed mapping. */
@@ -226,6 +231,7 @@ static int create_private(struct credlimit *cl,
 	err = ctl_init(ctl_map.addr, initial, initial, o);
 	if (err < 0)
 		goto fail_unmap_ctl;
+	((struct cl_ctl *)ctl_map.addr)->kind = cl->kind;
 
 	err = cl_segment_create_anonymous(cl_table_size(initial), &table_map);
 	if (err < 0)
@@ -276,6 +282,7 @@ static int create_named(struct credlimit *cl, const struct credlimit_options *o)
 	err = ctl_init(ctl_map.addr, initial, max, o);
 	if (err < 0)
 		goto fail_remove_ctl;
+	((struct cl_ctl *)ctl_map.addr)->kind = cl->kind;
 
 	/* A table left by an earlier limiter of this name whose removal
 	 * did not finish would make the exclusive create fail: remove it
@@ -493,31 +500,37 @@ free_handle:
 #endif
 }
 
-int credlimit_open(const char *name, unsigned flags,
-		   const struct credlimit_options *options, credlimit_t **out)
+/* Opens a limiter whose counts live in Redis and which leases them in
+ * batches into a lease cache (lib/lease/). */
+static int open_lease(const char *name, unsigned flags,
+		      const struct credlimit_options *options,
+		      credlimit_t **out)
 {
-	const unsigned known = CREDLIMIT_OPEN_CREATE | CREDLIMIT_OPEN_EXCL |
-			       CREDLIMIT_OPEN_RDONLY | CREDLIMIT_OPEN_ANY_OWNER;
-	struct credlimit_options defaults;
+#ifdef HAVE_HIREDIS
+	pthread_once(&atfork_once, register_atfork);
+	return cl_lease_open(name, flags, options, out);
+#else
+	struct credlimit log_only = {
+		.log = options->log,
+		.log_context = options->log_context,
+	};
+
+	cl_log(&log_only, CREDLIMIT_LOG_ERROR,
+	       "%.60s: leases need Redis, and this libcredlimit was built "
+	       "without it (configure found no hiredis)",
+	       name != NULL ? name : "(private)");
+	return -EPROTONOSUPPORT;
+#endif
+}
+
+int cl_open_shm(const char *name, unsigned flags,
+		const struct credlimit_options *options, uint32_t kind,
+		credlimit_t **out)
+{
 	struct credlimit *cl;
 	bool create = flags & CREDLIMIT_OPEN_CREATE;
 	int err;
 
-	if (out == NULL)
-		return -EINVAL;
-	*out = NULL;
-
-	if ((flags & ~known) != 0 ||
-	    ((flags & CREDLIMIT_OPEN_EXCL) && !create) ||
-	    ((flags & CREDLIMIT_OPEN_RDONLY) && create) ||
-	    (name == NULL && !create))
-		return -EINVAL;
-	if (options == NULL) {
-		credlimit_options_init(&defaults);
-		options = &defaults;
-	}
-	if (is_redis_uri(name))
-		return open_redis(name, flags, options, out);
 	if (name != NULL) {
 		err = cl_name_validate(name);
 		if (err < 0)
@@ -528,6 +541,7 @@ int credlimit_open(const char *name, unsigned flags,
 	if (cl == NULL)
 		return -ENOMEM;
 	cl->rdonly = flags & CREDLIMIT_OPEN_RDONLY;
+	cl->kind = kind;
 	cl->log = options->log;
 	cl->log_context = options->log_context;
 	if (name != NULL)
@@ -552,6 +566,35 @@ int credlimit_open(const char *name, unsigned flags,
 	}
 	*out = cl;
 	return 0;
+}
+
+int credlimit_open(const char *name, unsigned flags,
+		   const struct credlimit_options *options, credlimit_t **out)
+{
+	const unsigned known = CREDLIMIT_OPEN_CREATE | CREDLIMIT_OPEN_EXCL |
+			       CREDLIMIT_OPEN_RDONLY | CREDLIMIT_OPEN_ANY_OWNER;
+	struct credlimit_options defaults;
+	bool create = flags & CREDLIMIT_OPEN_CREATE;
+
+	if (out == NULL)
+		return -EINVAL;
+	*out = NULL;
+
+	if ((flags & ~known) != 0 ||
+	    ((flags & CREDLIMIT_OPEN_EXCL) && !create) ||
+	    ((flags & CREDLIMIT_OPEN_RDONLY) && create) ||
+	    (name == NULL && !create))
+		return -EINVAL;
+	if (options == NULL) {
+		credlimit_options_init(&defaults);
+		options = &defaults;
+	}
+	if (is_redis_uri(name))
+		return open_redis(name, flags, options, out);
+	if (options->upstream != NULL ||
+	    (name != NULL && strncmp(name, "shm:", 4) == 0))
+		return open_lease(name, flags, options, out);
+	return cl_open_shm(name, flags, options, CL_KIND_LIMITER, out);
 }
 
 int credlimit_close(credlimit_t *cl)

@@ -25,6 +25,9 @@ struct credlimit {
 	bool rdonly;
 	bool private_limiter;
 	bool created; /* this open created the segments */
+	/* CL_KIND_*: of the control segment once attached; before that,
+	 * the kind a creating open gives a new one. */
+	uint32_t kind;
 
 	struct cl_mapping ctl_mapping;
 	struct cl_ctl *ctl;
@@ -53,6 +56,9 @@ struct credlimit {
 	const struct cl_backend *backend;
 	void *backend_state;
 	char *uri;
+	/* A lease handle (lib/lease/): its lease cache, which
+	 * credlimit_grow() and credlimit_check() work on.  NULL otherwise. */
+	struct credlimit *lease_cache;
 };
 
 /* The calling process's pid, cached so decisions need no system call;
@@ -67,6 +73,13 @@ int cl_key_validate(const void *key, size_t key_len);
 
 /* Statistics stripe of the calling thread. */
 struct cl_stripe *cl_stripe_of_thread(struct credlimit *cl);
+
+/* Opens a limiter in shared memory as credlimit_open() does; a segment
+ * this call creates gets `kind` (CL_KIND_*).  An existing segment is
+ * opened whatever its kind: check cl->kind. */
+int cl_open_shm(const char *name, unsigned flags,
+		const struct credlimit_options *options, uint32_t kind,
+		credlimit_t **out);
 
 /* Called in the child after fork(), from handle.c's atfork handler. */
 void cl_stats_after_fork(void);

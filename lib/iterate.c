@@ -17,10 +17,65 @@
 #include "algorithm.h"
 #include "backend.h"
 #include "handle.h"
+#include "lease/entry.h"
+#include "lease/lease.h"
 #include "locate.h"
 #include "policy.h"
 #include "state.h"
 #include "shm/entry.h"
+
+/*
+ * Fills the state part of *out for an entry of a lease cache: the units
+ * leased to this host and their window.  The result at now_ns is what
+ * this host can decide without Redis: the units, while their window
+ * lasts.
+ */
+static int lease_describe(const struct credlimit *cl,
+			  struct cl_state_word state, uint64_t now_ns,
+			  struct credlimit_entry *out)
+{
+	struct cl_params params;
+	unsigned wid = cl_state_wid(state.hi);
+	uint64_t window = cl_state_window(state.hi);
+	int policy;
+	int err;
+
+	policy = out->policy_override >= 0 ? out->policy_override : out->policy;
+	if (cl_policy_read(cl, policy, &params) < 0)
+		return -EBADMSG;
+	out->now.verdict = CREDLIMIT_ALLOWED;
+	out->now.flags = CREDLIMIT_RESULT_LEASED;
+	out->now.policy = policy;
+	out->now.limit = params.policy.max_requests;
+	out->now.window_ns = params.policy.window_ns;
+	if (wid == 0)
+		return 0;
+
+	err = cl_window_length(cl, wid, &out->window_ns);
+	if (err < 0)
+		return err;
+	out->window_start_ns = window * out->window_ns;
+	out->leased = cl_lease_units(state.lo);
+	out->now.window_ns = out->window_ns;
+	if (now_ns / out->window_ns > window)
+		return 0; /* ended: the units await their return */
+	out->now.remaining = out->leased;
+	out->now.reset_after_ns = out->window_start_ns + out->window_ns -
+				  (now_ns > out->window_start_ns
+					   ? now_ns
+					   : out->window_start_ns);
+	return 0;
+}
+
+/* The time entries are judged at: a lease cache counts in Redis time. */
+static uint64_t entry_time(const struct credlimit *cl, uint64_t now_ns)
+{
+	bool known;
+
+	if (cl->kind == CL_KIND_LEASE)
+		return cl_lease_time(cl, now_ns, &known);
+	return cl_resolve_now(now_ns);
+}
 
 /* Fills *out from a snapshot of one entry.  Returns 0 or -EBADMSG. */
 static int entry_describe(const struct credlimit *cl, uint64_t meta,
@@ -57,6 +112,9 @@ static int entry_describe(const struct credlimit *cl, uint64_t meta,
 	out->policy = (int)cl_meta_last_policy(meta);
 	out->policy_override = cl_meta_override(meta);
 	out->fresh = wid == 0;
+	out->last_seen_ns = last_seen_ns;
+	if (cl->kind == CL_KIND_LEASE)
+		return lease_describe(cl, state, now_ns, out);
 	out->used = cl_state_used(state.lo);
 	out->credits = cl_state_credits(state.lo);
 	out->last_seen_ns = last_seen_ns;
@@ -171,7 +229,7 @@ int credlimit_lookup(credlimit_t *cl, const void *key, size_t key_len,
 		return err;
 
 	cl_key_prepare(&k, cl->secret, key, key_len);
-	return lookup_key(cl, &k, cl_resolve_now(now_ns), entry);
+	return lookup_key(cl, &k, entry_time(cl, now_ns), entry);
 }
 
 /* A key whose entry moved beyond the tables a walk reads. */
@@ -373,7 +431,7 @@ int credlimit_foreach(credlimit_t *cl, uint64_t now_ns, credlimit_entry_fn fn,
 
 	if (cl == NULL || fn == NULL)
 		return -EINVAL;
-	w.now_ns = cl_resolve_now(now_ns);
+	w.now_ns = entry_time(cl, now_ns);
 
 	err = enter_view(cl, &view);
 	if (err < 0)

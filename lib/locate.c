@@ -24,6 +24,7 @@
  */
 #include <errno.h>
 
+#include <urcu-bp.h>
 #include <urcu/system.h>
 #include <urcu/uatomic.h>
 
@@ -31,6 +32,7 @@
 #include "handle.h"
 #include "locate.h"
 #include "shm/migrate.h"
+#include "state.h"
 
 /* Evictions stop in a table that a migration will replace: its keys
  * would be moved anyway, and an evicted customer restarts afresh. */
@@ -143,4 +145,39 @@ int cl_locate(struct credlimit *cl, struct cl_view *view, const struct cl_key *k
 	if (err == CL_EFROZEN || err == CL_ESEALED)
 		return CL_EREFRESH; /* the target is migrating: stale view */
 	return err;
+}
+
+/* Lookups one change may repeat after stale views and changed slots. */
+#define CL_CHANGE_TRIES 10000
+
+int cl_with_entry(struct credlimit *cl, const struct cl_key *k,
+		  enum cl_locate_mode mode, uint64_t now_ns, unsigned policy,
+		  cl_change_fn change, void *arg)
+{
+	for (int tries = 0; tries < CL_CHANGE_TRIES; tries++) {
+		struct cl_located loc;
+		struct cl_view *view;
+		int err;
+
+		rcu_read_lock();
+		view = cl_view_enter(cl);
+		err = view == NULL ? CL_EREFRESH
+				   : cl_locate(cl, view, k, mode, now_ns,
+					       policy, &loc);
+		if (err == 0) {
+			cl_count_events(cl, loc.events);
+			err = change(cl, &loc, arg);
+		}
+		rcu_read_unlock();
+
+		if (err == CL_EREFRESH) {
+			err = cl_view_refresh(cl);
+			if (err < 0)
+				return err;
+			continue;
+		}
+		if (err != CL_RETRY_LOOKUP)
+			return err;
+	}
+	return -EBUSY;
 }

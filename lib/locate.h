@@ -50,4 +50,19 @@ int cl_locate(struct credlimit *cl, struct cl_view *view, const struct cl_key *k
 int cl_locate_move(struct credlimit *cl, struct cl_view *view,
 		   const struct cl_slot *slot, uint64_t now_ns);
 
+/* A change applied to a located entry, inside the critical section.
+ * Returns 0, CL_RETRY_LOOKUP or an error. */
+typedef int (*cl_change_fn)(struct credlimit *cl, struct cl_located *loc,
+			    void *arg);
+
+/*
+ * Locates key k (as cl_locate() in `mode`) and applies `change` to its
+ * entry under rcu_read_lock(), refreshing the view and looking the key up
+ * again as needed.  Returns what change returned, an error of the lookup,
+ * or -EBUSY after too many retries.
+ */
+int cl_with_entry(struct credlimit *cl, const struct cl_key *k,
+		  enum cl_locate_mode mode, uint64_t now_ns, unsigned policy,
+		  cl_change_fn change, void *arg);
+
 #endif /* CREDLIMIT_LOCATE_H */

@@ -21,47 +21,6 @@
 #include "shm/pidlock.h"
 #include "state.h"
 
-/* Lookups one change may repeat after stale views and changed slots. */
-#define CL_MODIFY_TRIES 10000
-
-/* A change applied to a located entry, inside the critical section.
- * Returns 0, CL_RETRY_LOOKUP or an error. */
-typedef int (*change_fn)(struct credlimit *cl, struct cl_located *loc,
-			 void *arg);
-
-/* Locates key k and applies `change` to its entry, retrying as needed. */
-static int with_entry(struct credlimit *cl, const struct cl_key *k,
-		      enum cl_locate_mode mode, uint64_t now_ns,
-		      unsigned policy, change_fn change, void *arg)
-{
-	for (int tries = 0; tries < CL_MODIFY_TRIES; tries++) {
-		struct cl_located loc;
-		struct cl_view *view;
-		int err;
-
-		rcu_read_lock();
-		view = cl_view_enter(cl);
-		err = view == NULL ? CL_EREFRESH
-				   : cl_locate(cl, view, k, mode, now_ns,
-					       policy, &loc);
-		if (err == 0) {
-			cl_count_events(cl, loc.events);
-			err = change(cl, &loc, arg);
-		}
-		rcu_read_unlock();
-
-		if (err == CL_EREFRESH) {
-			err = cl_view_refresh(cl);
-			if (err < 0)
-				return err;
-			continue;
-		}
-		if (err != CL_RETRY_LOOKUP)
-			return err;
-	}
-	return -EBUSY;
-}
-
 /* Swaps a found entry's state to fresh.  Returns 0 or CL_RETRY_LOOKUP. */
 static int reset_slot(struct cl_slot *slot)
 {
@@ -116,7 +75,7 @@ int credlimit_reset(credlimit_t *cl, const void *key, size_t key_len)
 		return err;
 
 	cl_key_prepare(&k, cl->secret, key, key_len);
-	return with_entry(cl, &k, CL_LOCATE_WRITE, cl_monotonic_ns(), 0,
+	return cl_with_entry(cl, &k, CL_LOCATE_WRITE, cl_monotonic_ns(), 0,
 			  reset_change, NULL);
 }
 
@@ -250,11 +209,13 @@ int credlimit_set_credits(credlimit_t *cl, const void *key, size_t key_len,
 	err = check_change(cl, key, key_len);
 	if (err < 0)
 		return err;
+	if (cl->kind == CL_KIND_LEASE)
+		return -EMEDIUMTYPE;
 
 	change.now_ns = cl_resolve_now(now_ns);
 	cl_key_prepare(&k, cl->secret, key, key_len);
 
-	err = with_entry(cl, &k, CL_LOCATE_WRITE, change.now_ns, 0,
+	err = cl_with_entry(cl, &k, CL_LOCATE_WRITE, change.now_ns, 0,
 			 credits_change, &change);
 	if (err != -ENOENT)
 		return err;
@@ -265,7 +226,7 @@ int credlimit_set_credits(credlimit_t *cl, const void *key, size_t key_len,
 		return -EBADMSG;
 	if (credits > params.policy.max_credits)
 		return -ERANGE;
-	return with_entry(cl, &k, CL_LOCATE_INSERT, change.now_ns,
+	return cl_with_entry(cl, &k, CL_LOCATE_INSERT, change.now_ns,
 			  CREDLIMIT_POLICY_DEFAULT, credits_change, &change);
 }
 
@@ -325,7 +286,7 @@ int credlimit_set_key_policy(credlimit_t *cl, const void *key,
 	}
 
 	cl_key_prepare(&k, cl->secret, key, key_len);
-	return with_entry(cl, &k,
+	return cl_with_entry(cl, &k,
 			  policy == CREDLIMIT_POLICY_NONE ? CL_LOCATE_WRITE
 							  : CL_LOCATE_INSERT,
 			  cl_monotonic_ns(), CREDLIMIT_POLICY_DEFAULT,

@@ -11,6 +11,8 @@
 
 #include "grow.h"
 #include "handle.h"
+#include "lease/entry.h"
+#include "shm/pidlock.h"
 #include "state.h"
 
 int cl_state_decode(const struct credlimit *cl, struct cl_state_word w,
@@ -59,6 +61,32 @@ int cl_entry_policy(uint64_t meta)
 	return assigned >= 0 ? assigned : (int)cl_meta_last_policy(meta);
 }
 
+/*
+ * Eviction and compaction of a lease cache entry.  An entry with no units
+ * loses nothing but its lease size.  Units of a window that ended two
+ * windows ago are worth nothing either, since Redis takes back only those
+ * of the window just before its current one.  An entry whose units are
+ * still returnable waits for a sweep to return them.
+ */
+static enum cl_victim_class classify_lease(const struct credlimit *cl,
+					   struct cl_state_word state,
+					   uint64_t now_ns)
+{
+	unsigned fetcher = cl_lease_fetcher(state.lo);
+	unsigned wid = cl_state_wid(state.hi);
+	uint64_t window_ns;
+
+	if (fetcher != 0 && cl_pid_alive(fetcher))
+		return CL_VICTIM_NONE;
+	if (wid == 0 || cl_lease_units(state.lo) == 0)
+		return CL_VICTIM_FRESH;
+	if (cl_window_length(cl, wid, &window_ns) < 0)
+		return CL_VICTIM_NONE;
+	if (now_ns / window_ns >= cl_state_window(state.hi) + 2)
+		return CL_VICTIM_FRESH;
+	return CL_VICTIM_NONE;
+}
+
 enum cl_victim_class cl_classify_victim(void *context, uint64_t meta,
 					struct cl_state_word state,
 					uint64_t last_seen_ns, uint64_t now_ns)
@@ -67,6 +95,9 @@ enum cl_victim_class cl_classify_victim(void *context, uint64_t meta,
 	struct cl_params params;
 	struct cl_algo_state s;
 	uint64_t window_ns;
+
+	if (cl->kind == CL_KIND_LEASE)
+		return classify_lease(cl, state, now_ns);
 
 	if (cl_state_decode(cl, state, &s) < 0)
 		return CL_VICTIM_NONE;

@@ -16,6 +16,7 @@
 #include "grow.h"
 #include "backend.h"
 #include "handle.h"
+#include "lease/lease.h"
 #include "shm/entry.h"
 
 static __thread unsigned thread_stripe = UINT_MAX;
@@ -66,6 +67,13 @@ int credlimit_stats(credlimit_t *cl, struct credlimit_stats *out)
 		s.evictions += CMM_LOAD_SHARED(st->evictions);
 		s.full_events += CMM_LOAD_SHARED(st->full_events);
 		s.recoveries += CMM_LOAD_SHARED(st->recoveries);
+		s.lease_fetches += CMM_LOAD_SHARED(st->lease_fetches);
+		s.lease_units_taken += CMM_LOAD_SHARED(st->lease_units_taken);
+		s.lease_returns += CMM_LOAD_SHARED(st->lease_returns);
+		s.lease_units_returned +=
+			CMM_LOAD_SHARED(st->lease_units_returned);
+		s.lease_units_lost += CMM_LOAD_SHARED(st->lease_units_lost);
+		s.lease_local += CMM_LOAD_SHARED(st->lease_local);
 	}
 	s.entries = s.inserts >= removals ? s.inserts - removals : 0;
 
@@ -104,6 +112,9 @@ int credlimit_stats(credlimit_t *cl, struct credlimit_stats *out)
 		return -EBADMSG;
 	s.mode = cl->mode;
 	s.owner = cl->owner;
+	s.lease_cache = cl->kind == CL_KIND_LEASE;
+	if (s.lease_cache)
+		s.lease_units_held = cl_lease_units_held(cl);
 
 	*out = s;
 	return 0;

@@ -38,9 +38,13 @@
 
 #define CL_CTL_MAGIC UINT64_C(0x4c54434c44455243)   /* "CREDLCTL" */
 #define CL_TABLE_MAGIC UINT64_C(0x4c4254444c444552) /* "REDLDTBL" */
-#define CL_LAYOUT_VERSION 2
+#define CL_LAYOUT_VERSION 3
 
 #define CL_CACHE_LINE 64
+
+/* Values of ctl->kind. */
+#define CL_KIND_LIMITER 0
+#define CL_KIND_LEASE 1
 
 /* Phases of ctl->migration_state. */
 #define CL_MIGRATION_CREATING 1  /* the target segment is being made */
@@ -96,7 +100,16 @@ struct cl_ctl {
 	uint64_t windows_off;    /* byte offsets of the arrays */
 	uint64_t policies_off;
 	uint64_t stats_off;
-	uint8_t reserved0[CL_CACHE_LINE];
+	/* CL_KIND_LIMITER, or CL_KIND_LEASE for the lease cache of a limiter
+	 * whose counts live in Redis (lib/lease/): its entries hold leased
+	 * units instead of the algorithm's state.  Immutable. */
+	uint32_t kind;
+	uint32_t reserved2;
+	/* Lease caches only, atomic: Redis TIME minus CLOCK_MONOTONIC at the
+	 * last lease taken at Redis TIME, ns, as an upper bound (see
+	 * lib/lease/clock.c); 0 until the first such lease. */
+	uint64_t lease_clock_offset;
+	uint8_t reserved0[CL_CACHE_LINE - 16];
 
 	/* pid of the process changing policies or windows, 0 when free. */
 	uint64_t policy_lock __attribute__((aligned(CL_CACHE_LINE)));
@@ -159,7 +172,7 @@ struct cl_policy {
 #define CL_POLICY_WID_MASK UINT64_C(0x3ff)
 
 /*
- * Statistics stripe, one cache line.  All fields are atomic counters,
+ * Statistics stripe, two cache lines.  All fields are atomic counters,
  * updated with uatomic_add by the threads that hash to this stripe, so
  * threads of different processes rarely share a line.
  */
@@ -172,6 +185,16 @@ struct cl_stripe {
 	uint64_t evictions;
 	uint64_t full_events;
 	uint64_t recoveries;
+	/* Lease caches only: round trips that took a lease, units they
+	 * were granted, round trips that only returned units, units Redis
+	 * took back, units lost (expired or refused), and decisions served
+	 * from leased units without a round trip. */
+	uint64_t lease_fetches;
+	uint64_t lease_units_taken;
+	uint64_t lease_returns;
+	uint64_t lease_units_returned;
+	uint64_t lease_units_lost;
+	uint64_t lease_local;
 } __attribute__((aligned(CL_CACHE_LINE)));
 
 /*
@@ -232,7 +255,7 @@ struct cl_entry {
 } __attribute__((aligned(CL_ENTRY_SIZE)));
 
 _Static_assert(sizeof(struct cl_entry) == CL_ENTRY_SIZE, "entry size");
-_Static_assert(sizeof(struct cl_stripe) == CL_CACHE_LINE, "stripe size");
+_Static_assert(sizeof(struct cl_stripe) == 2 * CL_CACHE_LINE, "stripe size");
 _Static_assert(sizeof(struct cl_policy) == 64, "policy slot size");
 _Static_assert(sizeof(struct cl_table) <= CL_TABLE_RESERVE_OFF,
 	       "table header fits before the reservation bits");

@@ -313,6 +313,8 @@ int cl_ctl_validate(const struct cl_ctl *ctl, size_t size, const char **why)
 	if (ctl->full_action != CREDLIMIT_FULL_DENY &&
 	    ctl->full_action != CREDLIMIT_FULL_ALLOW)
 		INVALID(-EBADMSG, "full-table action is corrupt");
+	if (ctl->kind != CL_KIND_LIMITER && ctl->kind != CL_KIND_LEASE)
+		INVALID(-EBADMSG, "segment kind is corrupt");
 	return 0;
 }
 

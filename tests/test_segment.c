@@ -991,6 +991,7 @@ static bool ctl_header_valid(const struct cl_ctl *h, uint64_t segment_id,
 	       table_capacity <= h->max_capacity &&
 	       (h->full_action == CREDLIMIT_FULL_DENY ||
 		h->full_action == CREDLIMIT_FULL_ALLOW) &&
+	       (h->kind == CL_KIND_LIMITER || h->kind == CL_KIND_LEASE) &&
 	       h->segment_id == segment_id && h->generation == 1;
 }
 
@@ -1009,7 +1010,7 @@ static const struct {
 	{ CTL_FIELD(window_slots) },   { CTL_FIELD(policy_slots) },
 	{ CTL_FIELD(stat_stripes) },   { CTL_FIELD(windows_off) },
 	{ CTL_FIELD(policies_off) },   { CTL_FIELD(stats_off) },
-	{ CTL_FIELD(generation) },
+	{ CTL_FIELD(generation) },     { CTL_FIELD(kind) },
 };
 
 /*

@@ -33,6 +33,33 @@ static uint64_t migration_slots_handed_out(const struct credlimit_stats *st)
 						     : st->capacity;
 }
 
+/*
+ * Round trips a lease cache saved against one Redis call per decision:
+ * its decisions minus the round trips it made.  Negative when leases cost
+ * more round trips than they saved (a lease of 1 with returns).
+ */
+static int64_t round_trips_saved(const struct credlimit_stats *st)
+{
+	return (int64_t)(st->allowed + st->denied) -
+	       (int64_t)(st->lease_fetches + st->lease_returns);
+}
+
+static void print_lease_text(const struct credlimit_stats *st)
+{
+	print_line("leases taken:", "%" PRIu64 " (%" PRIu64 " units)",
+		   st->lease_fetches, st->lease_units_taken);
+	print_line("units returned:",
+		   "%" PRIu64 " taken back by Redis, %" PRIu64
+		   " lost, %" PRIu64 " return-only round trips",
+		   st->lease_units_returned, st->lease_units_lost,
+		   st->lease_returns);
+	print_line("decided locally:", "%" PRIu64 " decisions",
+		   st->lease_local);
+	print_line("round trips saved:", "%" PRId64, round_trips_saved(st));
+	print_line("units held now:", "%" PRIu64 " (stranded on this host "
+		   "until spent or returned)", st->lease_units_held);
+}
+
 static void print_text(const char *name, const struct credlimit_stats *st,
 		       double load_percent)
 {
@@ -73,6 +100,8 @@ static void print_text(const char *name, const struct credlimit_stats *st,
 			   (unsigned)st->owner);
 	else
 		print_line("owner:", "uid %u", (unsigned)st->owner);
+	if (st->lease_cache)
+		print_lease_text(st);
 }
 
 static void print_json(const char *name, const struct credlimit_stats *st,
@@ -123,6 +152,18 @@ static void print_json(const char *name, const struct credlimit_stats *st,
 		json_field_string(&out, "owner", owner->pw_name);
 	else
 		json_field_null(&out, "owner");
+	json_field_bool(&out, "lease_cache", st->lease_cache);
+	if (st->lease_cache) {
+		json_field_u64(&out, "lease_fetches", st->lease_fetches);
+		json_field_u64(&out, "lease_units_taken", st->lease_units_taken);
+		json_field_u64(&out, "lease_returns", st->lease_returns);
+		json_field_u64(&out, "lease_units_returned",
+			       st->lease_units_returned);
+		json_field_u64(&out, "lease_units_lost", st->lease_units_lost);
+		json_field_u64(&out, "lease_local", st->lease_local);
+		json_field_i64(&out, "round_trips_saved", round_trips_saved(st));
+		json_field_u64(&out, "lease_units_held", st->lease_units_held);
+	}
 	json_object_end(&out);
 }
 

@@ -91,6 +91,7 @@ void json_entry(struct json *json, const struct entry_view *view,
 	json_field_u64(json, "window_ns", e->window_ns);
 	json_field_u64(json, "used", e->used);
 	json_field_u64(json, "credits", e->credits);
+	json_field_u64(json, "leased", e->leased);
 	json_object_end(json);
 
 	json_object_end(json);
@@ -183,7 +184,20 @@ void print_entry_detail(FILE *out, const struct entry_view *view,
 			 : "");
 
 	print_label(out, "stored state:");
-	if (e->window_ns == 0) {
+	if (e->now.flags & CREDLIMIT_RESULT_LEASED) {
+		/* A lease cache entry: units, not counts. */
+		format_duration_exact(window, sizeof(window), e->window_ns);
+		if (e->window_ns == 0)
+			fputs("no lease taken yet\n", out);
+		else
+			fprintf(out,
+				"%" PRIu64 " units leased for the window of "
+				"%s starting at %" PRIu64 " ns%s\n",
+				e->leased, window, e->window_start_ns,
+				e->now.remaining == 0 && e->leased > 0
+					? " (ended: they await their return)"
+					: "");
+	} else if (e->window_ns == 0) {
 		fputs("none yet: the next decision starts a new customer\n",
 		      out);
 	} else {

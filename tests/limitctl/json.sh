@@ -110,7 +110,7 @@ expect_json 'd["entries_dropped"]' 0 "stats --json"
 expect_json 'd["migrating"]' false "stats --json"
 expect_json 'd["migration_capacity"]' null "stats --json"
 expect_json 'd["migration_progress"]' null "stats --json"
-expect_json 'sorted(d)' '["allowed", "capacity", "credits_spent", "denied", "entries", "entries_dropped", "entries_moved", "evictions", "full_action", "full_events", "generation", "inserts", "limiter", "load_percent", "max_capacity", "migrating", "migration_capacity", "migration_progress", "migrations", "mode", "owner", "owner_uid", "policies", "probe_limit", "recoveries", "segment_bytes", "windows"]' \
+expect_json 'sorted(d)' '["allowed", "capacity", "credits_spent", "denied", "entries", "entries_dropped", "entries_moved", "evictions", "full_action", "full_events", "generation", "inserts", "lease_cache", "limiter", "load_percent", "max_capacity", "migrating", "migration_capacity", "migration_progress", "migrations", "mode", "owner", "owner_uid", "policies", "probe_limit", "recoveries", "segment_bytes", "windows"]' \
 	"stats --json"
 
 expect_run 0 "check --json" check "$NAME" --json
