@@ -85,7 +85,7 @@ EXTRA_DIST += tests/shm-full.sh tests/unit.h
 # loopback ports; they exit 77 (skipped) when redis-server is missing.
 if HAVE_HIREDIS
 CL_REDIS_TESTS = tests/test_redis tests/test_redis_algorithm \
-	tests/test_redis_lease
+	tests/test_redis_lease tests/test_lease
 check_PROGRAMS += $(CL_REDIS_TESTS)
 TESTS += $(CL_REDIS_TESTS)
 CL_REDIS_TEST_CPPFLAGS = $(CL_UNIT_CPPFLAGS) \
@@ -110,5 +110,12 @@ tests_test_redis_lease_CPPFLAGS = $(CL_REDIS_TEST_CPPFLAGS)
 tests_test_redis_lease_CFLAGS = $(CL_UNIT_CFLAGS) -pthread
 tests_test_redis_lease_LDFLAGS = $(AM_LDFLAGS) -pthread
 tests_test_redis_lease_LDADD = $(CL_UNIT_LDADD)
+
+tests_test_lease_SOURCES = tests/test_lease.c tests/redis_server.h \
+	tests/unit.h
+tests_test_lease_CPPFLAGS = $(CL_REDIS_TEST_CPPFLAGS)
+tests_test_lease_CFLAGS = $(CL_UNIT_CFLAGS) -pthread
+tests_test_lease_LDFLAGS = $(AM_LDFLAGS) -pthread
+tests_test_lease_LDADD = $(CL_UNIT_LDADD)
 EXTRA_DIST += tests/test_algorithm.c
 endif

@@ -1,0 +1,606 @@
+/*
+ * test_lease.c - hosts that lease capacity from one real Redis
+ *
+ * Each simulated host is a process with a lease cache of its own (its own
+ * segments) on one redis-server that the test starts on loopback.  Times
+ * are passed explicitly (credlimit_acquire_at), so window rolls happen
+ * where the test puts them.  Children use plain checks and _exit(); the
+ * parent asserts.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "credlimit.h"
+#include "redis_server.h"
+#include "unit.h"
+
+/* Start of the test's time axis: far from 0, like real Redis times. */
+#define T0 (UINT64_C(1000000) * SEC)
+
+static struct rs *server;
+/* The test's pid, which names the lease caches of every process. */
+static int test_pid;
+
+/* Opens host `host`'s lease cache on the test's server.  extra is added
+ * to the lease options, redis_extra to the Redis URI's. */
+static int open_host(int host, const char *prefix, const char *extra,
+		     const char *redis_extra, const struct credlimit_policy *p,
+		     credlimit_t **out)
+{
+	struct credlimit_options o;
+	char name[512];
+
+	credlimit_options_init(&o);
+	o.default_policy = *p;
+	snprintf(name, sizeof(name),
+		 "shm:lease-%d-%s-h%d?%s%supstream=redis://127.0.0.1:%d/0?"
+		 "prefix=%s:&timeout_ms=3000%s%s",
+		 test_pid, prefix, host, extra, extra[0] ? "&" : "",
+		 server->port, prefix, redis_extra[0] ? "&" : "", redis_extra);
+	return credlimit_open(name, CREDLIMIT_OPEN_CREATE, &o, out);
+}
+
+static void unlink_host(int host, const char *prefix)
+{
+	char name[128];
+
+	snprintf(name, sizeof(name), "lease-%d-%s-h%d", test_pid, prefix,
+		 host);
+	credlimit_unlink(name);
+}
+
+/* Acquires at `now` until the first denial; returns the units allowed, or
+ * -1 on an error. */
+static int64_t drain(credlimit_t *cl, const char *key, uint64_t now)
+{
+	struct credlimit_result r;
+	int64_t allowed = 0;
+
+	for (;;) {
+		if (credlimit_acquire_at(cl, key, strlen(key), 1, now, &r) < 0)
+			return -1;
+		if (r.flags & CREDLIMIT_RESULT_FALLBACK)
+			return -1;
+		if (r.verdict != CREDLIMIT_ALLOWED)
+			return allowed;
+		allowed++;
+	}
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	test_pid = (int)getpid();
+	server = rs_start(false);
+	return server != NULL ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	rs_free(server);
+	return 0;
+}
+
+static void wait_children(int count)
+{
+	for (int i = 0; i < count; i++) {
+		int status;
+
+		assert_true(wait(&status) > 0);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 0);
+	}
+}
+
+static void *shared_memory(size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	assert_true(p != MAP_FAILED);
+	memset(p, 0, size);
+	return p;
+}
+
+static void lease_names_checked(void **ctx)
+{
+	struct credlimit_policy p = unit_policy(10, 60 * SEC, 0, 0);
+	struct credlimit_options o;
+	struct credlimit_result r;
+	credlimit_t *cl = NULL;
+	char name[64], uri[256];
+
+	(void)ctx;
+	credlimit_options_init(&o);
+	o.default_policy = p;
+	unit_name(name, "names");
+
+	assert_int_equal(open_host(0, "names", "lease=0", "", &p, &cl),
+			 -EINVAL);
+	assert_int_equal(open_host(0, "names", "lease=2000000000", "", &p, &cl),
+			 -EINVAL);
+	assert_int_equal(open_host(0, "names", "size=8", "", &p, &cl), -EINVAL);
+	assert_int_equal(open_host(0, "names", "idle_ms=", "", &p, &cl),
+			 -EINVAL);
+	assert_null(cl);
+	assert_int_equal(credlimit_open("shm:x?upstream=memcached://h", 
+					CREDLIMIT_OPEN_CREATE, &o, &cl),
+			 -EINVAL);
+
+	/* "shm:NAME" alone is a plain limiter. */
+	snprintf(uri, sizeof(uri), "shm:%s", name);
+	assert_int_equal(credlimit_open(uri, CREDLIMIT_OPEN_CREATE, &o, &cl), 0);
+	assert_int_equal(credlimit_acquire(cl, "k", 1, 1, &r), 0);
+	assert_int_equal(r.verdict, CREDLIMIT_ALLOWED);
+	credlimit_close(cl);
+
+	/* A plain limiter cannot become a lease cache. */
+	snprintf(uri, sizeof(uri),
+		 "shm:%s?upstream=redis://127.0.0.1:%d/0?prefix=names:", name,
+		 server->port);
+	assert_int_equal(credlimit_open(uri, CREDLIMIT_OPEN_CREATE, &o, &cl),
+			 -EMEDIUMTYPE);
+	credlimit_unlink(name);
+
+	/* A lease cache decides only through its lease handle. */
+	assert_int_equal(open_host(0, "names", "", "", &p, &cl), 0);
+	credlimit_close(cl);
+	snprintf(name, sizeof(name), "lease-%d-names-h0", test_pid);
+	assert_int_equal(credlimit_open(name, 0, NULL, &cl), 0);
+	assert_int_equal(credlimit_acquire(cl, "k", 1, 1, &r), -EMEDIUMTYPE);
+	assert_int_equal(credlimit_peek(cl, "k", 1, CREDLIMIT_NOW, &r),
+			 -EMEDIUMTYPE);
+	credlimit_close(cl);
+	unlink_host(0, "names");
+}
+
+static void local_decisions_save_round_trips(void **ctx)
+{
+	struct credlimit_policy p = unit_policy(100, 3600 * SEC, 0, 0);
+	struct credlimit_result r;
+	struct credlimit_stats s;
+	credlimit_t *cl;
+	int leased = 0;
+
+	(void)ctx;
+	assert_int_equal(open_host(0, "save", "lease=32", "", &p, &cl), 0);
+	for (int i = 0; i < 100; i++) {
+		assert_int_equal(credlimit_acquire_at(cl, "k", 1, 1, T0, &r), 0);
+		assert_int_equal(r.verdict, CREDLIMIT_ALLOWED);
+		if (r.flags & CREDLIMIT_RESULT_LEASED)
+			leased++;
+	}
+	assert_int_equal(credlimit_acquire_at(cl, "k", 1, 1, T0, &r), 0);
+	assert_int_equal(r.verdict, CREDLIMIT_DENIED);
+
+	assert_int_equal(credlimit_stats(cl, &s), 0);
+	assert_true(s.lease_cache);
+	assert_int_equal(s.allowed, 100);
+	assert_int_equal(s.denied, 1);
+	/* Leases of 1, 2, 4, 8, 16, 32, 32 and the last 5 units. */
+	assert_int_equal(s.lease_fetches, 8);
+	assert_int_equal(s.lease_units_taken, 100);
+	assert_int_equal(s.lease_local, 101 - 8);
+	assert_int_equal(leased, 100 - 8);
+	assert_int_equal(s.lease_units_held, 0);
+
+	/* Redis saw the whole allowance taken. */
+	assert_int_equal(credlimit_peek(cl, "k", 1, T0, &r), 0);
+	assert_int_equal(r.remaining, 0);
+
+	credlimit_close(cl);
+	unlink_host(0, "save");
+}
+
+/* Workers of several hosts drain one key at one time: the hosts together
+ * allow exactly R + I. */
+static void hosts_allow_exact_total(void **ctx)
+{
+	enum { HOSTS = 4, WORKERS = 3 };
+	struct credlimit_policy p = unit_policy(500, 3600 * SEC, 200, 150);
+	int64_t *allowed = shared_memory(sizeof(int64_t) * HOSTS * WORKERS);
+	int64_t total = 0;
+
+	(void)ctx;
+	for (int h = 0; h < HOSTS; h++) {
+		pid_t host = fork();
+
+		assert_true(host >= 0);
+		if (host != 0)
+			continue;
+
+		credlimit_t *cl;
+
+		if (open_host(h, "exact", "lease=16", "", &p, &cl) < 0)
+			_exit(2);
+		for (int w = 0; w < WORKERS; w++) {
+			if (fork() == 0) {
+				allowed[h * WORKERS + w] = drain(cl, "shared", T0);
+				_exit(allowed[h * WORKERS + w] < 0 ? 3 : 0);
+			}
+		}
+		for (int w = 0; w < WORKERS; w++) {
+			int status;
+
+			if (wait(&status) < 0 || !WIFEXITED(status) ||
+			    WEXITSTATUS(status) != 0)
+				_exit(4);
+		}
+		credlimit_close(cl);
+		_exit(0);
+	}
+	wait_children(HOSTS);
+
+	for (int i = 0; i < HOSTS * WORKERS; i++)
+		total += allowed[i];
+	assert_int_equal(total, 500 + 150);
+	for (int h = 0; h < HOSTS; h++)
+		unlink_host(h, "exact");
+	munmap(allowed, sizeof(int64_t) * HOSTS * WORKERS);
+}
+
+/* Phases of random traffic at one time each; every host finishes a phase
+ * before the next begins, so the phases are ordered like their times. */
+struct phases {
+	uint64_t phase; /* set by the parent: hosts may run it */
+	uint64_t done;  /* hosts finished with the current phase */
+	uint64_t time[64];
+	uint64_t allowed[64][4]; /* units allowed, per phase and host */
+};
+
+static void run_phases(struct phases *ph, int host, int count)
+{
+	struct credlimit_policy p = unit_policy(60, SEC, 40, 20);
+	unsigned seed = 1234u + (unsigned)host;
+	credlimit_t *cl;
+
+	if (open_host(host, "random", "lease=8&idle_ms=1500", "", &p, &cl) < 0)
+		_exit(2);
+	for (int n = 0; n < count; n++) {
+		int requests;
+
+		while (__atomic_load_n(&ph->phase, __ATOMIC_ACQUIRE) < (uint64_t)n + 1)
+			rs_sleep_ms(1);
+		requests = rand_r(&seed) % 40;
+		for (int i = 0; i < requests; i++) {
+			struct credlimit_result r;
+			uint64_t cost = 1 + (uint64_t)(rand_r(&seed) % 3);
+
+			if (credlimit_acquire_at(cl, "rnd", 3, cost, ph->time[n],
+						 &r) < 0 ||
+			    (r.flags & CREDLIMIT_RESULT_FALLBACK))
+				_exit(3);
+			if (r.verdict == CREDLIMIT_ALLOWED)
+				ph->allowed[n][host] += cost;
+		}
+		__atomic_add_fetch(&ph->done, 1, __ATOMIC_RELEASE);
+	}
+	credlimit_close(cl);
+	_exit(0);
+}
+
+/* No host together with the others ever allows more than the algorithm
+ * allows for exactly the requests they allowed, across window rolls. */
+static void random_traffic_never_over_admits(void **ctx)
+{
+	enum { HOSTS = 3, PHASES = 60 };
+	struct phases *ph = shared_memory(sizeof(*ph));
+	struct credlimit_result r;
+	credlimit_t *replay;
+	uint64_t t = T0, total = 0;
+	unsigned seed = 99;
+	int limited = 0;
+
+	(void)ctx;
+	for (int n = 0; n < PHASES; n++) {
+		ph->time[n] = t;
+		switch (rand_r(&seed) % 4) {
+		case 0:
+			t += 3 * SEC + (uint64_t)(rand_r(&seed) % 1000) * MS;
+			break;
+		default:
+			t += (uint64_t)(rand_r(&seed) % 600) * MS;
+		}
+	}
+	for (int h = 0; h < HOSTS; h++) {
+		pid_t pid = fork();
+
+		assert_true(pid >= 0);
+		if (pid == 0)
+			run_phases(ph, h, PHASES);
+	}
+	for (int n = 0; n < PHASES; n++) {
+		__atomic_store_n(&ph->phase, (uint64_t)n + 1, __ATOMIC_RELEASE);
+		while (__atomic_load_n(&ph->done, __ATOMIC_ACQUIRE) <
+		       (uint64_t)(n + 1) * HOSTS)
+			rs_sleep_ms(1);
+	}
+	wait_children(HOSTS);
+
+	/* Replays each phase's allowed units as one request at its time on
+	 * a private limiter running the same algorithm. */
+	{
+		struct credlimit_options o = unit_options(60, SEC, 40, 20, 8);
+
+		assert_int_equal(credlimit_open(NULL, CREDLIMIT_OPEN_CREATE, &o,
+						&replay),
+				 0);
+	}
+	for (int n = 0; n < PHASES; n++) {
+		uint64_t phase_total = 0;
+
+		for (int h = 0; h < HOSTS; h++)
+			phase_total += ph->allowed[n][h];
+		total += phase_total;
+		assert_int_equal(credlimit_acquire_at(replay, "rnd", 3,
+						      phase_total, ph->time[n],
+						      &r),
+				 0);
+		if (r.verdict != CREDLIMIT_ALLOWED)
+			fail_msg("phase %d: hosts allowed %llu units, the "
+				 "algorithm allows %llu",
+				 n, (unsigned long long)phase_total,
+				 (unsigned long long)r.remaining);
+		if (r.remaining == 0)
+			limited++;
+	}
+	/* The traffic reached the limit in some phases, and the hosts did
+	 * not starve the customer. */
+	assert_true(limited > 0);
+	assert_true(total > 60 * 10);
+
+	credlimit_close(replay);
+	for (int h = 0; h < HOSTS; h++)
+		unlink_host(h, "random");
+	munmap(ph, sizeof(*ph));
+}
+
+/* A host killed while it holds units: the others never get them in that
+ * window, the next window is whole again, and a restarted host returns
+ * them while Redis can still take them. */
+static void killed_host_strands_bounded(void **ctx)
+{
+	struct credlimit_policy p = unit_policy(100, SEC, 50, 0);
+	struct credlimit_result r;
+	struct credlimit_stats s;
+	credlimit_t *b, *a;
+	int pipe_fds[2];
+	pid_t host_a;
+	char byte;
+	int status;
+
+	(void)ctx;
+	assert_int_equal(pipe(pipe_fds), 0);
+	host_a = fork();
+	assert_true(host_a >= 0);
+	if (host_a == 0) {
+		credlimit_t *cl;
+
+		if (open_host(0, "kill", "lease=32", "", &p, &cl) < 0)
+			_exit(2);
+		/* Leases of 1, 2, 4, 8, 16 and 32 units: 63 taken, 23
+		 * left after 40 requests. */
+		for (int i = 0; i < 40; i++)
+			if (credlimit_acquire_at(cl, "victim", 6, 1, T0, &r) < 0 ||
+			    r.verdict != CREDLIMIT_ALLOWED)
+				_exit(3);
+		if (write(pipe_fds[1], "x", 1) != 1)
+			_exit(4);
+		pause();
+		_exit(0);
+	}
+	assert_int_equal(read(pipe_fds[0], &byte, 1), 1);
+	kill(host_a, SIGKILL);
+	assert_int_equal(waitpid(host_a, &status, 0), host_a);
+
+	/* Its lease cache shows what it strands. */
+	{
+		char name[128];
+		credlimit_t *cache;
+
+		snprintf(name, sizeof(name), "lease-%d-kill-h0", test_pid);
+		assert_int_equal(credlimit_open(name, CREDLIMIT_OPEN_RDONLY,
+						NULL, &cache),
+				 0);
+		assert_int_equal(credlimit_stats(cache, &s), 0);
+		assert_int_equal(s.lease_units_held, 23);
+		assert_int_equal(s.lease_units_taken, 63);
+		credlimit_close(cache);
+	}
+
+	/* Window 0: the other host gets what Redis did not lease. */
+	assert_int_equal(open_host(1, "kill", "lease=32", "", &p, &b), 0);
+	assert_int_equal(drain(b, "victim", T0), 100 - 63);
+
+	/* Window 1: the base allowance is whole again; the stranded units
+	 * would have become credits, and are lost while nobody returns
+	 * them. */
+	assert_int_equal(credlimit_acquire_at(b, "victim", 6, 0, T0 + SEC, &r), 0);
+	assert_int_equal(r.remaining, 100);
+
+	/* Host A restarts in window 1 and returns them: Redis takes them
+	 * as the credits they would have become. */
+	assert_int_equal(open_host(0, "kill", "lease=32", "", &p, &a), 0);
+	assert_int_equal(credlimit_lease_return(a, T0 + SEC, 0), 23);
+	assert_int_equal(drain(b, "victim", T0 + SEC), 100 + 23);
+
+	credlimit_close(a);
+	credlimit_close(b);
+	unlink_host(0, "kill");
+	unlink_host(1, "kill");
+}
+
+/* Units of an ended window are not spent in the next one: they go back
+ * with the next lease, capped at the credits they would have become, and
+ * the host then allows exactly what the algorithm allows. */
+static void ended_units_not_spent(void **ctx)
+{
+	struct credlimit_policy p = unit_policy(100, SEC, 50, 0);
+	struct credlimit_result r;
+	struct credlimit_stats s;
+	credlimit_t *cl;
+
+	(void)ctx;
+	assert_int_equal(open_host(0, "ended", "lease=32", "", &p, &cl), 0);
+	/* Leases of 1 to 32: 63 taken, 23 left after 40 requests. */
+	for (int i = 0; i < 40; i++) {
+		assert_int_equal(credlimit_acquire_at(cl, "e", 1, 1, T0, &r), 0);
+		assert_int_equal(r.verdict, CREDLIMIT_ALLOWED);
+	}
+
+	/* The algorithm after 40 requests in window 0: 60 unused become
+	 * credits, capped at 50, so window 1 allows 100 + 50. */
+	assert_int_equal(drain(cl, "e", T0 + SEC), 150);
+	assert_int_equal(credlimit_stats(cl, &s), 0);
+	assert_int_equal(s.lease_units_returned, 13);
+	assert_int_equal(s.lease_units_lost, 10);
+
+	credlimit_close(cl);
+	unlink_host(0, "ended");
+}
+
+/* Units go back at close, and after the idle time. */
+static void units_return_close_idle(void **ctx)
+{
+	struct credlimit_policy p = unit_policy(100, 3600 * SEC, 0, 0);
+	struct credlimit_result r;
+	struct credlimit_stats s;
+	credlimit_t *a, *b;
+
+	(void)ctx;
+	assert_int_equal(open_host(0, "ret", "lease=32&idle_ms=1000", "", &p, &a),
+			 0);
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(credlimit_acquire_at(a, "c", 1, 1, T0, &r), 0);
+	/* Leases 1, 2, 4, 8: 15 taken, 5 held. */
+	assert_int_equal(credlimit_stats(a, &s), 0);
+	assert_int_equal(s.lease_units_held, 5);
+
+	/* Not idle yet at T0 + 0.5 s; idle at T0 + 1 s. */
+	assert_int_equal(credlimit_lease_return(a, T0 + 500 * MS, 1000 * MS), 0);
+	assert_int_equal(credlimit_lease_return(a, T0 + SEC, 1000 * MS), 5);
+	assert_int_equal(credlimit_peek(a, "c", 1, T0 + SEC, &r), 0);
+	assert_int_equal(r.remaining, 90);
+
+	/* Close returns what is held. */
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(credlimit_acquire_at(a, "c", 1, 1, T0 + SEC, &r),
+				 0);
+	assert_int_equal(credlimit_stats(a, &s), 0);
+	assert_true(s.lease_units_held > 0);
+	credlimit_close(a);
+
+	assert_int_equal(open_host(1, "ret", "", "", &p, &b), 0);
+	assert_int_equal(credlimit_peek(b, "c", 1, T0 + SEC, &r), 0);
+	assert_int_equal(r.remaining, 87);
+	assert_int_equal(drain(b, "c", T0 + SEC), 87);
+	credlimit_close(b);
+	unlink_host(0, "ret");
+	unlink_host(1, "ret");
+}
+
+/* With Redis stopped, units already leased still decide; requests
+ * beyond them get the upstream's on_error action. */
+static void unreachable_redis_beyond_lease(void **ctx)
+{
+	struct credlimit_policy p = unit_policy(1000, 3600 * SEC, 0, 0);
+	struct credlimit_result r;
+	credlimit_t *cl;
+	int leased = 0, fallback = 0;
+
+	(void)ctx;
+	assert_int_equal(open_host(0, "down", "lease=8", 
+				   "timeout_ms=100&connect_timeout_ms=100&"
+				   "on_error=deny",
+				   &p, &cl),
+			 0);
+	/* Leases of 1, 2, 4 and 8: 7 units left after 8 requests. */
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(credlimit_acquire_at(cl, "d", 1, 1, T0, &r), 0);
+
+	kill(server->pid, SIGSTOP);
+	for (int i = 0; i < 10; i++) {
+		assert_int_equal(credlimit_acquire_at(cl, "d", 1, 1, T0, &r), 0);
+		if (r.flags & CREDLIMIT_RESULT_LEASED) {
+			assert_int_equal(r.verdict, CREDLIMIT_ALLOWED);
+			leased++;
+		}
+		if (r.flags & CREDLIMIT_RESULT_FALLBACK) {
+			assert_int_equal(r.verdict, CREDLIMIT_DENIED);
+			fallback++;
+		}
+	}
+	kill(server->pid, SIGCONT);
+	assert_int_equal(leased, 7);
+	assert_int_equal(fallback, 3);
+
+	credlimit_close(cl);
+	unlink_host(0, "down");
+}
+
+/* A worker killed while it takes a lease leaves its pid in the entry;
+ * the next worker sees it dead and takes the lease itself. */
+static void dead_fetcher_not_waited(void **ctx)
+{
+	struct credlimit_policy p = unit_policy(100, 3600 * SEC, 0, 0);
+	struct credlimit_result r;
+	credlimit_t *cl;
+	pid_t worker;
+	int status;
+
+	(void)ctx;
+	assert_int_equal(open_host(0, "dead", "lease=8&wait_us=10000000", "",
+				   &p, &cl),
+			 0);
+	kill(server->pid, SIGSTOP);
+	worker = fork();
+	assert_true(worker >= 0);
+	if (worker == 0) {
+		credlimit_acquire_at(cl, "f", 1, 1, T0, &r);
+		_exit(0);
+	}
+	rs_sleep_ms(300); /* the worker waits in its lease request */
+	kill(worker, SIGKILL);
+	assert_int_equal(waitpid(worker, &status, 0), worker);
+	kill(server->pid, SIGCONT);
+
+	/* wait_us is 10 s: a decision that waited for the dead fetcher
+	 * would not return before the test's own timeout. */
+	assert_int_equal(credlimit_acquire_at(cl, "f", 1, 1, T0, &r), 0);
+	assert_int_equal(r.verdict, CREDLIMIT_ALLOWED);
+	assert_int_equal(credlimit_check(cl, NULL, NULL), 0);
+
+	credlimit_close(cl);
+	unlink_host(0, "dead");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(lease_names_checked),
+		cmocka_unit_test(local_decisions_save_round_trips),
+		cmocka_unit_test(hosts_allow_exact_total),
+		cmocka_unit_test(random_traffic_never_over_admits),
+		cmocka_unit_test(killed_host_strands_bounded),
+		cmocka_unit_test(ended_units_not_spent),
+		cmocka_unit_test(units_return_close_idle),
+		cmocka_unit_test(unreachable_redis_beyond_lease),
+		cmocka_unit_test(dead_fetcher_not_waited),
+	};
+
+	rs_require_server();
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
