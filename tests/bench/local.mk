@@ -34,16 +34,25 @@ AM_TESTS_ENVIRONMENT += \
 if HAVE_HIREDIS
 EXTRA_PROGRAMS += tests/bench/bench-redis
 tests_bench_bench_redis_SOURCES = tests/bench/redis.c tests/bench/hist.c \
-	tests/bench/hist.h
+	tests/bench/hist.h tests/bench/worker.c tests/bench/worker.h
 tests_bench_bench_redis_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests \
 	-I$(top_srcdir)/tests/bench -DCL_REDIS_SERVER='"$(REDIS_SERVER)"'
 tests_bench_bench_redis_LDADD = libcredlimit-core.la $(URCU_LIBS)
 CLEANFILES += tests/bench/bench-redis
 BENCH_REDIS = tests/bench/bench-redis
+
+EXTRA_PROGRAMS += tests/bench/bench-lease
+tests_bench_bench_lease_SOURCES = tests/bench/lease.c tests/bench/hist.c \
+	tests/bench/hist.h tests/bench/worker.c tests/bench/worker.h
+tests_bench_bench_lease_CPPFLAGS = $(tests_bench_bench_redis_CPPFLAGS)
+tests_bench_bench_lease_LDADD = libcredlimit-core.la $(URCU_LIBS)
+CLEANFILES += tests/bench/bench-lease
+BENCH_LEASE = tests/bench/bench-lease
 endif
 
 .PHONY: bench
-bench: tests/bench/bench-growth tests/bench/bench-compare $(BENCH_REDIS)
+bench: tests/bench/bench-growth tests/bench/bench-compare $(BENCH_REDIS) \
+	$(BENCH_LEASE)
 	@echo "== growth: 1,000 to 1,000,000 entries"
 	./tests/bench/bench-growth --entries 1000000 --workers 4 --initial 2048
 	@echo "== compare: floor, credlimit and a lock-based baseline"
@@ -51,4 +60,7 @@ bench: tests/bench/bench-growth tests/bench/bench-compare $(BENCH_REDIS)
 	@if [ -n "$(BENCH_REDIS)" ]; then \
 		echo "== Redis against shared memory, 1 and 16 processes"; \
 		./tests/bench/bench-redis; \
+		echo "== leases: round trips and throughput, 100 and 10,000 keys"; \
+		./tests/bench/bench-lease --keys 100; \
+		./tests/bench/bench-lease --keys 10000; \
 	fi

@@ -21,44 +21,8 @@
 
 #include "credlimit.h"
 #include "hist.h"
+#include "worker.h"
 #include "redis_server.h"
-
-#define SEC UINT64_C(1000000000)
-
-static uint64_t monotonic_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * SEC + (uint64_t)ts.tv_nsec;
-}
-
-/* One worker: decisions on random keys until the deadline. */
-static int run_worker(credlimit_t *cl, unsigned keys, uint64_t deadline,
-		      unsigned seed, struct bench_hist *hist)
-{
-	uint64_t state = seed * UINT64_C(0x9e3779b97f4a7c15) + 1;
-
-	while (monotonic_ns() < deadline) {
-		struct credlimit_result r;
-		char key[32];
-		uint64_t start;
-		int len;
-
-		state ^= state << 13;
-		state ^= state >> 7;
-		state ^= state << 17;
-		len = snprintf(key, sizeof(key), "customer-%u",
-			       (unsigned)(state % keys));
-		start = monotonic_ns();
-		if (credlimit_acquire(cl, key, (size_t)len, 1, &r) < 0 ||
-		    r.verdict != CREDLIMIT_ALLOWED ||
-		    (r.flags & CREDLIMIT_RESULT_FALLBACK))
-			return 1;
-		hist_add(hist, monotonic_ns() - start);
-	}
-	return 0;
-}
 
 static int measure(const char *backend, credlimit_t *cl, int processes,
 		   unsigned keys, unsigned seconds)
@@ -77,7 +41,7 @@ static int measure(const char *backend, credlimit_t *cl, int processes,
 	}
 	memset(hists, 0, size);
 
-	start = monotonic_ns();
+	start = bench_monotonic_ns();
 	deadline = start + seconds * SEC;
 	for (int i = 0; i < processes; i++) {
 		pid_t pid = fork();
@@ -87,7 +51,7 @@ static int measure(const char *backend, credlimit_t *cl, int processes,
 			return 1;
 		}
 		if (pid == 0)
-			_exit(run_worker(cl, keys, deadline, (unsigned)i + 1,
+			_exit(bench_acquire_worker(cl, keys, deadline, (unsigned)i + 1,
 					 &hists[i]));
 	}
 	for (int i = 0; i < processes; i++) {
@@ -97,7 +61,7 @@ static int measure(const char *backend, credlimit_t *cl, int processes,
 		    WEXITSTATUS(status) != 0)
 			failed++;
 	}
-	elapsed = monotonic_ns() - start;
+	elapsed = bench_monotonic_ns() - start;
 
 	for (int i = 0; i < processes; i++)
 		hist_merge(&all, &hists[i]);
