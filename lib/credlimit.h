@@ -470,6 +470,16 @@ CREDLIMIT_API int credlimit_unlink(const char *name);
  * URI for Redis). */
 CREDLIMIT_API const char *credlimit_name(const credlimit_t *cl);
 
+/*
+ * Returns the current time in the time base of the limiter's decisions at
+ * CREDLIMIT_NOW, in ns: CLOCK_MONOTONIC for shared memory, CLOCK_REALTIME
+ * of this host (an estimate of Redis TIME) for Redis, and for a lease
+ * handle or lease cache CLOCK_MONOTONIC plus the cache's offset to Redis
+ * TIME (CLOCK_MONOTONIC alone until its first lease).  For tools that
+ * show ages and waits of stored times.  NULL gives CLOCK_MONOTONIC.
+ */
+CREDLIMIT_API uint64_t credlimit_now(const credlimit_t *cl);
+
 /* Returns true when credlimit_open() created the limiter, false when it
  * attached to an existing one. */
 CREDLIMIT_API bool credlimit_created(const credlimit_t *cl);

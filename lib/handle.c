@@ -40,8 +40,8 @@
 #include "log.h"
 #include "policy.h"
 #include "shm/pidlock.h"
-#ifdef HAVE_HIREDIS
 #include "lease/lease.h"
+#ifdef HAVE_HIREDIS
 #include "redis/redis.h"
 #include "redis/uri.h"
 #endif
@@ -618,6 +618,21 @@ const char *credlimit_name(const credlimit_t *cl)
 	if (cl == NULL)
 		return "";
 	return cl->uri != NULL ? cl->uri : cl->name;
+}
+
+uint64_t credlimit_now(const credlimit_t *cl)
+{
+	struct timespec now;
+	bool known;
+
+	if (cl != NULL && cl->lease_cache != NULL)
+		cl = cl->lease_cache;
+	if (cl != NULL && cl->backend == NULL && cl->kind == CL_KIND_LEASE)
+		return cl_lease_time(cl, CREDLIMIT_NOW, &known);
+	if (cl == NULL || cl->backend == NULL)
+		return cl_monotonic_ns();
+	clock_gettime(CLOCK_REALTIME, &now);
+	return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
 }
 
 bool credlimit_created(const credlimit_t *cl)

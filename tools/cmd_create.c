@@ -83,7 +83,7 @@ static void print_created(const char *name, const struct credlimit_stats *st,
 	info.policy = o->default_policy;
 	snprintf(mode, sizeof(mode), "%04o", (unsigned)(st->mode & 07777));
 
-	if (json && is_redis_uri(name)) {
+	if (json && counts_in_redis(name)) {
 		struct json out;
 
 		json_init(&out, stdout);
@@ -113,7 +113,7 @@ static void print_created(const char *name, const struct credlimit_stats *st,
 		return;
 	}
 
-	if (is_redis_uri(name))
+	if (counts_in_redis(name))
 		printf("created limiter \"%s\" on Redis\n", name);
 	else
 		printf("created limiter \"%s\": %" PRIu64 " slots (max %" PRIu64

@@ -230,7 +230,7 @@ static int list_entries(const char *name, credlimit_t *cl,
 			uint64_t top, bool json)
 {
 	static struct policy_table policies;
-	uint64_t now_ns = limiter_clock_ns(name);
+	uint64_t now_ns = credlimit_now(cl);
 	size_t shown;
 	int error;
 

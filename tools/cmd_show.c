@@ -9,7 +9,7 @@ static int show_entry(const char *name, credlimit_t *cl,
 		      const struct limitctl_key *key, bool json)
 {
 	static struct policy_table policies;
-	uint64_t now_ns = limiter_clock_ns(name);
+	uint64_t now_ns = credlimit_now(cl);
 	struct credlimit_entry entry;
 	struct entry_view view;
 	int error;

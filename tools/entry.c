@@ -25,6 +25,8 @@ void entry_view_init(struct entry_view *view,
 
 	view->entry = *entry;
 	view->used_now = now->limit >= base_left ? now->limit - base_left : 0;
+	if (now->flags & CREDLIMIT_RESULT_LEASED)
+		view->used_now = 0; /* a lease cache holds units, not counts */
 }
 
 static void json_policy_name(struct json *json, const char *field,

@@ -169,19 +169,9 @@ const char *full_action_name(int full_action)
 	}
 }
 
-uint64_t limiter_clock_ns(const char *name)
-{
-	struct timespec now;
-
-	if (!is_redis_uri(name))
-		return monotonic_now_ns();
-	clock_gettime(CLOCK_REALTIME, &now);
-	return (uint64_t)now.tv_sec * NS_PER_S + (uint64_t)now.tv_nsec;
-}
-
 uint64_t limiter_query_ns(const char *name, uint64_t now_ns)
 {
-	return is_redis_uri(name) ? CREDLIMIT_NOW : now_ns;
+	return counts_in_redis(name) ? CREDLIMIT_NOW : now_ns;
 }
 
 /* Returns CLOCK_MONOTONIC in nanoseconds, the clock the library's

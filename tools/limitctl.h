@@ -108,6 +108,9 @@ int parse_key(const char *text, bool hex, struct limitctl_key *out);
 int parse_limiter_name(const char *text);
 /* Returns true when text names a limiter on Redis (redis://...). */
 bool is_redis_uri(const char *text);
+/* True for a Redis URI, and for a lease name ("shm:NAME?...&upstream=URI"),
+ * whose commands other than stats go to Redis as well. */
+bool counts_in_redis(const char *text);
 int parse_policy_name(const char *text);
 int parse_name_and_key(const char *command, int count, char **arguments,
 		       bool hex, const char **name, struct limitctl_key *key);
@@ -130,9 +133,6 @@ void format_age(char *out, size_t out_size, uint64_t then_ns,
 		uint64_t now_ns);
 const char *full_action_name(int full_action);
 uint64_t monotonic_now_ns(void);
-/* Returns the clock of limiter name's times: CLOCK_REALTIME on Redis,
- * whose decisions read the server's TIME, else CLOCK_MONOTONIC. */
-uint64_t limiter_clock_ns(const char *name);
 /* Returns the time to pass to the library: CREDLIMIT_NOW on Redis, so
  * that the server's clock applies, else now_ns. */
 uint64_t limiter_query_ns(const char *name, uint64_t now_ns);

@@ -54,7 +54,8 @@ limitctl_tests = \
 	tests/limitctl/grow.sh \
 	tests/limitctl/grow-migration.sh \
 	tests/limitctl/redis.sh \
-	tests/limitctl/redis-cluster.sh
+	tests/limitctl/redis-cluster.sh \
+	tests/limitctl/lease.sh
 TESTS += $(limitctl_tests)
 EXTRA_DIST += \
 	$(limitctl_tests) \

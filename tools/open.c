@@ -161,7 +161,8 @@ static int report_permission_denied(const char *name, bool writable)
 	return EXIT_FAILED;
 }
 
-/* Prints why an open of a Redis URI failed and returns the exit status. */
+/* Prints why an open of a Redis URI or a lease name failed and returns
+ * the exit status. */
 static int explain_redis_open_error(const char *name, int error)
 {
 	switch (error) {
@@ -173,10 +174,15 @@ static int explain_redis_open_error(const char *name, int error)
 		return EXIT_NOT_FOUND;
 
 	case -EINVAL:
-		print_error("invalid Redis URI \"%s\"; see limitctl(1) for "
-			    "its form and options",
-			    name);
+		print_error("invalid %s \"%s\"; see limitctl(1) for its form "
+			    "and options",
+			    is_redis_uri(name) ? "Redis URI" : "lease name", name);
 		return EXIT_USAGE;
+
+	case -EMEDIUMTYPE:
+		print_error("cannot open limiter \"%s\": %s",
+			    name, credlimit_strerror(error));
+		return EXIT_FAILED;
 
 	case -EPROTONOSUPPORT:
 		print_error("cannot open limiter \"%s\": this libcredlimit was "
@@ -197,7 +203,7 @@ static int explain_redis_open_error(const char *name, int error)
 static int explain_open_error(const char *name, int error, bool writable,
 			      const struct limitctl_globals *globals)
 {
-	if (is_redis_uri(name))
+	if (counts_in_redis(name))
 		return explain_redis_open_error(name, error);
 
 	switch (error) {

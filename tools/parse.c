@@ -380,12 +380,19 @@ bool is_redis_uri(const char *text)
 	       strncmp(text, "redis+cluster://", 16) == 0;
 }
 
+bool counts_in_redis(const char *text)
+{
+	return is_redis_uri(text) ||
+	       (strncmp(text, "shm:", 4) == 0 && strstr(text, "upstream=") != NULL);
+}
+
 int parse_limiter_name(const char *text)
 {
 	char quoted[VALUE_TEXT_MAX];
 
-	/* The library checks a Redis URI, and logs the part at fault. */
-	if (is_redis_uri(text))
+	/* The library checks a Redis URI or a lease name, and logs the
+	 * part at fault. */
+	if (counts_in_redis(text))
 		return EXIT_OK;
 
 	quote_value(quoted, sizeof(quoted), text);
