@@ -472,6 +472,34 @@ static void ended_units_not_spent(void **ctx)
 	unlink_host(0, "ended");
 }
 
+/* After a change of the policy's window length, units leased before it
+ * are not spent: Redis counts in windows of the new length, which may end
+ * before the old one. */
+static void window_change_drops_units(void **ctx)
+{
+	struct credlimit_policy p = unit_policy(100, 3600 * SEC, 0, 0);
+	struct credlimit_policy shorter = unit_policy(100, SEC, 0, 0);
+	struct credlimit_result r;
+	credlimit_t *cl;
+
+	(void)ctx;
+	assert_int_equal(open_host(0, "wchange", "lease=8", "", &p, &cl), 0);
+	/* Leases of 1, 2 and 4: 3 units left after 4 requests. */
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(credlimit_acquire_at(cl, "w", 1, 1, T0, &r), 0);
+	assert_int_equal(credlimit_acquire_at(cl, "w", 1, 1, T0, &r), 0);
+	assert_true(r.flags & CREDLIMIT_RESULT_LEASED);
+
+	assert_int_equal(credlimit_policy_define(cl, "default", &shorter), 0);
+	assert_int_equal(credlimit_acquire_at(cl, "w", 1, 1, T0, &r), 0);
+	assert_int_equal(r.verdict, CREDLIMIT_ALLOWED);
+	assert_false(r.flags & CREDLIMIT_RESULT_LEASED);
+	assert_int_equal(r.window_ns, SEC);
+
+	credlimit_close(cl);
+	unlink_host(0, "wchange");
+}
+
 /* Units go back at close, and after the idle time. */
 static void units_return_close_idle(void **ctx)
 {
@@ -596,6 +624,7 @@ int main(void)
 		cmocka_unit_test(random_traffic_never_over_admits),
 		cmocka_unit_test(killed_host_strands_bounded),
 		cmocka_unit_test(ended_units_not_spent),
+		cmocka_unit_test(window_change_drops_units),
 		cmocka_unit_test(units_return_close_idle),
 		cmocka_unit_test(unreachable_redis_beyond_lease),
 		cmocka_unit_test(dead_fetcher_not_waited),

@@ -90,23 +90,18 @@ static unsigned max_exponent(const struct cl_lease *st)
 }
 
 /* Fills *r for a decision made on this host's units alone. */
-static void local_result(struct cl_lease *st, const struct cl_slot *slot,
-			 int requested, uint64_t cost, bool allowed,
-			 uint32_t units_left, uint64_t window,
-			 uint64_t window_ns, uint64_t now_ns,
+static void local_result(struct cl_lease *st, int local_id,
+			 const struct cl_params *params, int requested,
+			 uint64_t cost, bool allowed, uint32_t units_left,
+			 uint64_t window, uint64_t window_ns, uint64_t now_ns,
 			 struct credlimit_result *r)
 {
-	int local_id = cl_entry_policy(slot->meta);
-	struct cl_params params = { 0 };
 	uint64_t start = window * window_ns;
-	int upstream;
-
-	cl_policy_read(st->local, local_id, &params);
-	upstream = CMM_LOAD_SHARED(st->upstream_of[local_id & 0xff]);
+	int upstream = CMM_LOAD_SHARED(st->upstream_of[local_id]);
 
 	r->flags = CREDLIMIT_RESULT_LEASED;
 	r->policy = upstream >= 0 ? upstream : requested;
-	r->limit = params.policy.max_requests;
+	r->limit = params->policy.max_requests;
 	r->credits = 0;
 	r->remaining = units_left;
 	r->window_ns = window_ns;
@@ -121,8 +116,9 @@ static void local_result(struct cl_lease *st, const struct cl_slot *slot,
 	 * R + C never fits. */
 	r->verdict = CREDLIMIT_DENIED;
 	r->retry_after_ns = r->reset_after_ns;
-	if ((unsigned __int128)cost > (unsigned __int128)params.policy.max_requests +
-					     params.policy.max_credits) {
+	if ((unsigned __int128)cost >
+	    (unsigned __int128)params->policy.max_requests +
+		    params->policy.max_credits) {
 		r->verdict = CREDLIMIT_DENIED_NEVER;
 		r->retry_after_ns = CREDLIMIT_NEVER;
 	}
@@ -180,10 +176,15 @@ struct spend_call {
 static int spend(const struct cl_slot *slot, struct spend_call *call)
 {
 	struct cl_state_word current = slot->state;
+	int local_id = cl_entry_policy(slot->meta);
 	struct cl_lease *st = call->st;
 	struct claim *c = &call->claim;
 	uint64_t cost = call->cost;
 	unsigned self = cl_self_pid();
+	struct cl_params params;
+
+	if (cl_policy_read(st->local, local_id, &params) < 0)
+		return -EBADMSG;
 
 	for (;;) {
 		struct cl_state_word next = current;
@@ -201,6 +202,13 @@ static int spend(const struct cl_slot *slot, struct spend_call *call)
 				call->now_ns / window_ns <= ls.window;
 			ended = call->known && !valid;
 		}
+		if (valid && ls.wid != params.wid) {
+			/* The policy's window length changed: Redis counts
+			 * in windows of the new length, which may end before
+			 * the window the units were charged in. */
+			valid = false;
+			ended = call->known;
+		}
 
 		/* Decide here: units cover the cost, or Redis is empty. */
 		if (valid && (ls.units >= cost || ls.empty)) {
@@ -210,9 +218,9 @@ static int spend(const struct cl_slot *slot, struct spend_call *call)
 			next.lo -= ls.units - left;
 			if (cost == 0 || !allowed ||
 			    cl_state_cas(slot->entry, &current, next)) {
-				local_result(st, slot, call->policy, cost,
-					     allowed, left, ls.window,
-					     window_ns, call->now_ns,
+				local_result(st, local_id, &params,
+					     call->policy, cost, allowed, left,
+					     ls.window, window_ns, call->now_ns,
 					     &call->result);
 				return 0;
 			}

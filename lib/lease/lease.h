@@ -15,8 +15,10 @@
  * without a decision, and at close.
  *
  * Per-process state: the maps between upstream and local policy ids, and
- * the cursor of the background sweep, guarded by `lock`.  Everything
- * shared lives in the lease cache's segments.
+ * the cursor of the background sweep, guarded by `lock`, which fork()
+ * takes in every open handle (open.c) so that a child never inherits it
+ * held.  Nobody waits for a Redis handle's lock while holding it.
+ * Everything shared lives in the lease cache's segments.
  */
 #ifndef CREDLIMIT_LEASE_H
 #define CREDLIMIT_LEASE_H
@@ -55,6 +57,8 @@ struct cl_lease {
 	 * which no decision of this process sweeps (lease cache time). */
 	uint64_t sweep_cursor;
 	uint64_t sweep_at_ns;
+
+	struct cl_lease *next_open; /* list of open handles, for fork() */
 };
 
 /* open.c */

@@ -24,6 +24,52 @@
 #include "lease/lease.h"
 #include "log.h"
 
+static pthread_mutex_t open_list_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct cl_lease *open_list;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+/* fork() handlers: no child inherits a handle's lock held by a thread
+ * that does not exist in the child. */
+static void before_fork(void)
+{
+	pthread_mutex_lock(&open_list_lock);
+	for (struct cl_lease *st = open_list; st != NULL; st = st->next_open)
+		pthread_mutex_lock(&st->lock);
+}
+
+static void after_fork(void)
+{
+	for (struct cl_lease *st = open_list; st != NULL; st = st->next_open)
+		pthread_mutex_unlock(&st->lock);
+	pthread_mutex_unlock(&open_list_lock);
+}
+
+static void register_atfork(void)
+{
+	pthread_atfork(before_fork, after_fork, after_fork);
+}
+
+static void list_add(struct cl_lease *st)
+{
+	pthread_once(&atfork_once, register_atfork);
+	pthread_mutex_lock(&open_list_lock);
+	st->next_open = open_list;
+	open_list = st;
+	pthread_mutex_unlock(&open_list_lock);
+}
+
+static void list_remove(struct cl_lease *st)
+{
+	pthread_mutex_lock(&open_list_lock);
+	for (struct cl_lease **p = &open_list; *p != NULL; p = &(*p)->next_open) {
+		if (*p == st) {
+			*p = st->next_open;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&open_list_lock);
+}
+
 /* Parses a decimal option value in [min, max]. */
 static int parse_number(const char *text, size_t len, uint64_t min,
 			uint64_t max, uint64_t *out)
@@ -234,6 +280,7 @@ int cl_lease_open(const char *name, unsigned flags,
 	cl->backend = &cl_lease_backend;
 	cl->backend_state = st;
 	cl->lease_cache = st->local;
+	list_add(st);
 	*out = cl;
 	return 0;
 
@@ -261,6 +308,7 @@ static void lease_close(struct credlimit *cl)
 	if (!st->rdonly)
 		cl_lease_sweep(st, cl_lease_time(st->local, CREDLIMIT_NOW, &known),
 			       0, 0, 0, &next);
+	list_remove(st);
 	free_state(st);
 }
 
