@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -500,6 +501,132 @@ static void window_change_drops_units(void **ctx)
 	unlink_host(0, "wchange");
 }
 
+static uint64_t realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * SEC + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Hosts deciding at Redis TIME, with 100 ms windows.  Redis on this host
+ * reads the same CLOCK_REALTIME as the test, so a decision that started
+ * and returned within one real window was spent in that window, and the
+ * hosts together must not allow more than R of them in any window.
+ */
+static void redis_time_windows_hold(void **ctx)
+{
+	enum { HOSTS = 3, WORKERS = 2, WINDOWS = 64 };
+	const uint64_t window = 100 * MS;
+	struct credlimit_policy p = unit_policy(20, window, 0, 0);
+	uint64_t *count = shared_memory(sizeof(uint64_t) * WINDOWS);
+	uint64_t start = realtime_ns() / window + 1;
+	uint64_t busiest = 0;
+
+	(void)ctx;
+	for (int h = 0; h < HOSTS; h++) {
+		pid_t host = fork();
+
+		assert_true(host >= 0);
+		if (host != 0)
+			continue;
+
+		credlimit_t *cl;
+
+		if (open_host(h, "rtime", "lease=8", "", &p, &cl) < 0)
+			_exit(2);
+		for (int w = 0; w < WORKERS; w++) {
+			if (fork() != 0)
+				continue;
+			while (realtime_ns() / window < start + WINDOWS - 4) {
+				struct credlimit_result r;
+				uint64_t before = realtime_ns();
+				uint64_t after;
+
+				if (credlimit_acquire(cl, "rt", 2, 1, &r) < 0 ||
+				    (r.flags & CREDLIMIT_RESULT_FALLBACK))
+					_exit(3);
+				after = realtime_ns();
+				if (r.verdict != CREDLIMIT_ALLOWED ||
+				    before / window != after / window ||
+				    before / window < start)
+					continue;
+				__atomic_add_fetch(&count[before / window - start],
+						   1, __ATOMIC_RELAXED);
+			}
+			_exit(0);
+		}
+		for (int w = 0; w < WORKERS; w++) {
+			int status;
+
+			if (wait(&status) < 0 || !WIFEXITED(status) ||
+			    WEXITSTATUS(status) != 0)
+				_exit(4);
+		}
+		credlimit_close(cl);
+		_exit(0);
+	}
+	wait_children(HOSTS);
+
+	for (int i = 0; i < WINDOWS; i++) {
+		if (count[i] > 20)
+			fail_msg("window %d: the hosts allowed %llu requests, "
+				 "the limit is 20",
+				 i, (unsigned long long)count[i]);
+		if (count[i] > busiest)
+			busiest = count[i];
+	}
+	/* The traffic reached the limit: the check above had something to
+	 * check. */
+	assert_true(busiest >= 15);
+
+	for (int h = 0; h < HOSTS; h++)
+		unlink_host(h, "rtime");
+	munmap(count, sizeof(uint64_t) * WINDOWS);
+}
+
+/* Sleeps until `offset` ns past the start of a real-time window. */
+static void sleep_until_phase(uint64_t window, uint64_t offset)
+{
+	uint64_t now = realtime_ns();
+	uint64_t target = now - now % window + offset;
+
+	if (target <= now)
+		target += window;
+	rs_sleep_ms((long)((target - now) / MS) + 1);
+}
+
+/* At Redis TIME, units leased shortly before a window ends are not spent
+ * after it ends: the first decision after the boundary takes a lease. */
+static void lease_ends_with_window(void **ctx)
+{
+	const uint64_t window = SEC;
+	struct credlimit_policy p = unit_policy(100, window, 0, 0);
+	struct credlimit_result r;
+	struct credlimit_stats before, after;
+	credlimit_t *cl;
+
+	(void)ctx;
+	assert_int_equal(open_host(0, "edge", "lease=8", "", &p, &cl), 0);
+	sleep_until_phase(window, 800 * MS);
+	/* Leases of 1, 2 and 4: 3 units left after 4 requests. */
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(credlimit_acquire(cl, "edge", 4, 1, &r), 0);
+	assert_int_equal(credlimit_stats(cl, &before), 0);
+	assert_int_equal(before.lease_units_held, 3);
+
+	sleep_until_phase(window, 20 * MS);
+	assert_int_equal(credlimit_acquire(cl, "edge", 4, 1, &r), 0);
+	assert_int_equal(r.verdict, CREDLIMIT_ALLOWED);
+	assert_false(r.flags & CREDLIMIT_RESULT_LEASED);
+	assert_int_equal(credlimit_stats(cl, &after), 0);
+	assert_int_equal(after.lease_fetches, before.lease_fetches + 1);
+
+	credlimit_close(cl);
+	unlink_host(0, "edge");
+}
+
 /* Units go back at close, and after the idle time. */
 static void units_return_close_idle(void **ctx)
 {
@@ -625,6 +752,8 @@ int main(void)
 		cmocka_unit_test(killed_host_strands_bounded),
 		cmocka_unit_test(ended_units_not_spent),
 		cmocka_unit_test(window_change_drops_units),
+		cmocka_unit_test(redis_time_windows_hold),
+		cmocka_unit_test(lease_ends_with_window),
 		cmocka_unit_test(units_return_close_idle),
 		cmocka_unit_test(unreachable_redis_beyond_lease),
 		cmocka_unit_test(dead_fetcher_not_waited),
