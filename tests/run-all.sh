@@ -58,14 +58,14 @@ if ! make -j"$(nproc)" check; then
 fi
 
 # ThreadSanitizer cannot share a build with AddressSanitizer.  Its build
-# runs only the tests whose threads share one process (test_growth picks
-# its threaded test itself under ThreadSanitizer).  ThreadSanitizer
+# runs only the tests whose threads share one process (test_growth and
+# test_lease pick their threaded tests themselves under ThreadSanitizer).  ThreadSanitizer
 # emulates 16-byte atomics under a spin lock of its own process
 # (mutex128 in compiler-rt's tsan_interface_atomic.cpp), so the workers
 # of test_process, which decide on one key from several processes, lose
 # updates under it.
 tsan_dir=${TSAN_BUILD_DIR:-$srcdir/build-tsan}
-tsan_tests="tests/test_api tests/test_growth"
+tsan_tests="tests/test_api tests/test_growth tests/test_lease"
 echo "run-all.sh: building with ThreadSanitizer in $tsan_dir"
 mkdir -p "$tsan_dir"
 cd "$tsan_dir"

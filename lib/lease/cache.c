@@ -37,7 +37,7 @@ uint64_t cl_lease_time(const struct credlimit *local, uint64_t now_ns,
 		*known = true;
 		return now_ns;
 	}
-	offset = CMM_LOAD_SHARED(local->ctl->lease_clock_offset);
+	offset = __atomic_load_n(&local->ctl->lease_clock_offset, __ATOMIC_RELAXED);
 	*known = offset != 0;
 	return cl_monotonic_ns() + offset;
 }

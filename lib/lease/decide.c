@@ -97,7 +97,7 @@ static void local_result(struct cl_lease *st, int local_id,
 			 struct credlimit_result *r)
 {
 	uint64_t start = window * window_ns;
-	int upstream = CMM_LOAD_SHARED(st->upstream_of[local_id]);
+	int upstream = __atomic_load_n(&st->upstream_of[local_id], __ATOMIC_RELAXED);
 
 	r->flags = CREDLIMIT_RESULT_LEASED;
 	r->policy = upstream >= 0 ? upstream : requested;
@@ -125,7 +125,7 @@ static void local_result(struct cl_lease *st, int local_id,
 }
 
 /* Records the time of a decision for the idle sweep; advisory. */
-static void touch(const struct cl_slot *slot, uint64_t now_ns)
+static void touch_lease_entry(const struct cl_slot *slot, uint64_t now_ns)
 {
 	struct cl_entry *e = slot->entry;
 
@@ -357,7 +357,7 @@ static int install_change(struct credlimit *cl, struct cl_located *loc,
 	if (err < 0)
 		return err;
 
-	touch(&loc->slot, in->now_ns);
+	touch_lease_entry(&loc->slot, in->now_ns);
 	if (cl_meta_last_policy(loc->slot.meta) != (unsigned)in->local_id) {
 		/* Full barrier, unneeded here but part of the swap; it
 		 * changes nothing if the slot's meta moved on. */
@@ -377,7 +377,7 @@ static int spend_change(struct credlimit *cl, struct cl_located *loc,
 	(void)cl;
 	err = spend(&loc->slot, call);
 	if (err == 0)
-		touch(&loc->slot, call->now_ns);
+		touch_lease_entry(&loc->slot, call->now_ns);
 	return err;
 }
 
@@ -416,7 +416,8 @@ static void maybe_sweep(struct cl_lease *st, uint64_t now_ns, bool known)
 	uint64_t interval = st->config.idle_ns / 4;
 	uint64_t start, next;
 
-	if (!known || now_ns < CMM_LOAD_SHARED(st->sweep_at_ns))
+	if (!known ||
+	    now_ns < __atomic_load_n(&st->sweep_at_ns, __ATOMIC_RELAXED))
 		return;
 	if (pthread_mutex_trylock(&st->lock) != 0)
 		return;
@@ -426,7 +427,7 @@ static void maybe_sweep(struct cl_lease *st, uint64_t now_ns, bool known)
 	}
 	if (interval < 1000000)
 		interval = 1000000;
-	CMM_STORE_SHARED(st->sweep_at_ns, now_ns + interval);
+	__atomic_store_n(&st->sweep_at_ns, now_ns + interval, __ATOMIC_RELAXED);
 	start = st->sweep_cursor;
 	pthread_mutex_unlock(&st->lock);
 
@@ -488,10 +489,10 @@ static int take_lease(struct cl_lease *st, const struct cl_key *k,
 	}
 
 	if (now_ns == CREDLIMIT_NOW && rep.redis_now_ns > sent_ns) {
-		/* A plain store: every offset written is an upper bound,
-		 * so a reader of an older one judges windows as safely. */
-		CMM_STORE_SHARED(st->local->ctl->lease_clock_offset,
-				 rep.redis_now_ns - sent_ns);
+		/* Relaxed: every offset written is an upper bound, so a
+		 * reader of an older one judges windows as safely. */
+		__atomic_store_n(&st->local->ctl->lease_clock_offset,
+				 rep.redis_now_ns - sent_ns, __ATOMIC_RELAXED);
 	}
 	t = cl_lease_time(st->local, now_ns, &known);
 
@@ -561,7 +562,7 @@ int cl_lease_decide(struct credlimit *cl, int policy, const void *key,
 	if (policy < 0 || policy >= CREDLIMIT_POLICY_MAX)
 		return -ENOENT;
 
-	local_id = CMM_LOAD_SHARED(st->local_of[policy]);
+	local_id = __atomic_load_n(&st->local_of[policy], __ATOMIC_RELAXED);
 	if (local_id < 0) {
 		local_id = cl_lease_mirror_policy(st, policy, &params);
 		if (local_id < 0)

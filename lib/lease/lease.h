@@ -49,8 +49,9 @@ struct cl_lease {
 
 	pthread_mutex_t lock; /* the fields below */
 	/* Local policy id of each upstream id, and the reverse; -1 while
-	 * this process has not mirrored it.  Read without the lock on the
-	 * fast path (an int load), written under it. */
+	 * this process has not mirrored it.  Written under the lock, read
+	 * without it on the fast path, both with relaxed atomics: a stale
+	 * value only sends a decision to the slow path. */
 	int local_of[CREDLIMIT_POLICY_MAX];
 	int upstream_of[CREDLIMIT_POLICY_MAX];
 	/* Next slot the decisions' sweep examines, and the time before

@@ -334,8 +334,9 @@ int cl_lease_mirror_policy(struct cl_lease *st, int policy,
 			err = id;
 	}
 	if (err == 0) {
-		CMM_STORE_SHARED(st->local_of[policy], id);
-		st->upstream_of[id] = policy;
+		__atomic_store_n(&st->local_of[policy], id, __ATOMIC_RELAXED);
+		__atomic_store_n(&st->upstream_of[id], policy,
+				 __ATOMIC_RELAXED);
 	}
 	pthread_mutex_unlock(&st->lock);
 	return err < 0 ? err : id;
