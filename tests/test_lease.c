@@ -2,10 +2,11 @@
  * test_lease.c - hosts that lease capacity from one real Redis
  *
  * Each simulated host is a process with a lease cache of its own (its own
- * segments) on one redis-server that the test starts on loopback.  Times
- * are passed explicitly (credlimit_acquire_at), so window rolls happen
- * where the test puts them.  Children use plain checks and _exit(); the
- * parent asserts.
+ * segments) on one redis-server that the test starts on loopback.  Most
+ * tests pass times explicitly (credlimit_acquire_at), so window rolls
+ * happen where the test puts them; two decide at Redis TIME to check the
+ * cache's clock.  Children use plain checks and _exit(); the parent
+ * asserts.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -30,7 +31,7 @@
 
 /*
  * ThreadSanitizer emulates 16-byte atomics under a lock of its own
- * process, so hosts of several processes lose updates under it; its build
+ * process, so hosts of several processes lose updates under it.  Its build
  * runs only the test whose threads share one process.
  */
 #if defined(__SANITIZE_THREAD__)
