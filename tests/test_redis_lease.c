@@ -547,7 +547,17 @@ struct model {
 	uint64_t headroom_window;
 	uint64_t headroom_window_ns;
 	uint32_t headroom;
+	/* R, W and C of the last call that stored (field n): a refund
+	 * under other numbers is not accepted. */
+	struct credlimit_policy numbers;
 };
+
+static bool same_numbers(const struct credlimit_policy *a,
+			 const struct credlimit_policy *b)
+{
+	return a->max_requests == b->max_requests &&
+	       a->window_ns == b->window_ns && a->max_credits == b->max_credits;
+}
 
 static void model_set_headroom(struct model *m, uint64_t window,
 			       uint64_t window_ns, uint32_t headroom)
@@ -611,7 +621,7 @@ static uint64_t model_refund(const struct credlimit_policy *p,
 	uint64_t r = p->max_requests, c = p->max_credits;
 	uint64_t before, added;
 
-	if (refund == 0 || !was_stored)
+	if (refund == 0 || !was_stored || !same_numbers(&m->numbers, p))
 		return 0;
 	if (refund_window_ns == p->window_ns && refund_window == m->window) {
 		before = r - m->used + m->credits;
@@ -698,6 +708,7 @@ static struct expected model_lease(const struct credlimit_policy *p,
 	e.used = s.used;
 	e.window = s.window;
 	s.stored = true;
+	s.numbers = *p;
 	*m = s;
 	return e;
 }
@@ -721,6 +732,7 @@ static struct expected model_decide(const struct credlimit_policy *p,
 		s.used = a.used;
 		s.credits = a.credits;
 		s.stored = true;
+		s.numbers = *p;
 		*m = s;
 	}
 	e.used = a.used;

@@ -12,7 +12,9 @@
  *   P{KEY}      hash of one customer: w (window index), wn (window length
  *               the index counts in, ns), u (base requests used), c
  *               (credits), p (policy of the last decision), ls (time of
- *               the last decision, ns), o (operator's policy assignment).
+ *               the last decision, ns), o (operator's policy assignment),
+ *               n ("R W C" of the last call that stored the state: a
+ *               refund under other numbers is not taken).
  *               From the last window roll: hw (the window index before
  *               it), hn (that index's window length, ns) and hr (credits
  *               that refunds of leases charged in window hw may still
