@@ -262,16 +262,15 @@ static void check_placement(struct checker *c, uint64_t index, uint64_t meta,
 	}
 }
 
-/* A lease cache entry: units and exponent in range, reserved bits zero,
- * and a registered window once it holds a lease. */
+/* A lease cache entry: exponent in range and a registered window once it
+ * holds a lease. */
 static void check_lease_state(struct checker *c, uint64_t index,
 			      struct cl_state_word state)
 {
 	unsigned wid = cl_state_wid(state.hi);
 	uint64_t length;
 
-	if ((state.lo & CL_LEASE_RESERVED_MASK) != 0 ||
-	    cl_lease_exponent(state.lo) > CL_LEASE_EXP_MAX)
+	if (cl_lease_exponent(state.lo) > CL_LEASE_EXP_MAX)
 		finding(c, CREDLIMIT_LOG_ERROR,
 			"slot %" PRIu64 ": lease state has invalid bits",
 			index);

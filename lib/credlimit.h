@@ -446,7 +446,8 @@ CREDLIMIT_API int credlimit_policy_validate(const struct credlimit_policy *p);
  * with CREATE, with the options that apply to shared memory) and the Redis
  * URI.  "shm:NAME" without upstream is the plain limiter NAME.  Extra
  * errors: -EINVAL (invalid lease option, logged), -EMEDIUMTYPE (NAME is a
- * plain limiter), and those of both opens.
+ * plain limiter), -EXDEV (the lease cache was first opened with another
+ * upstream: other servers, database or prefix), and those of both opens.
  */
 CREDLIMIT_API int credlimit_open(const char *name, unsigned flags,
 				 const struct credlimit_options *options,
@@ -460,7 +461,7 @@ CREDLIMIT_API int credlimit_close(credlimit_t *cl);
 
 /*
  * Removes the limiter's segments by name; a Redis URI is an invalid name
- * here (-EINVAL).  Processes that have it open
+ * here (-EINVAL), and a lease name removes its lease cache.  Processes that have it open
  * keep using their mappings; a later open creates a new limiter.
  * Errors: -EINVAL, -ENAMETOOLONG, -ENOENT, -EACCES, -EPERM.
  */

@@ -52,6 +52,8 @@ const char *credlimit_strerror(int error)
 		       "available)";
 	case -EOPNOTSUPP:
 		return "operation not supported on a Redis limiter";
+	case -EXDEV:
+		return "lease cache holds units of another Redis upstream";
 	case -EMEDIUMTYPE:
 		return "segment kind does not fit: a lease cache decides only "
 		       "when opened with its Redis upstream, and a plain "

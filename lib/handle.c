@@ -589,6 +589,18 @@ int credlimit_open(const char *name, unsigned flags,
 		credlimit_options_init(&defaults);
 		options = &defaults;
 	}
+	if (is_redis_uri(name) && options->upstream != NULL) {
+		struct credlimit log_only = {
+			.log = options->log,
+			.log_context = options->log_context,
+		};
+
+		cl_log(&log_only, CREDLIMIT_LOG_ERROR,
+		       "options.upstream is set, but %.60s is a Redis URI: "
+		       "give the lease cache's name instead",
+		       name);
+		return -EINVAL;
+	}
 	if (is_redis_uri(name))
 		return open_redis(name, flags, options, out);
 	if (options->upstream != NULL ||
@@ -662,9 +674,21 @@ static bool is_table_of(const char *entry, const char *name)
 int credlimit_unlink(const char *name)
 {
 	char shm_name[CL_SHM_NAME_MAX + 1];
+	char cache_name[CREDLIMIT_NAME_MAX + 1];
 	bool removed_any = false;
 	int err;
 	DIR *dir;
+
+	/* A lease name removes its lease cache; Redis keeps its counts. */
+	if (name != NULL && strncmp(name, "shm:", 4) == 0) {
+		size_t len = strcspn(name + 4, "?");
+
+		if (len == 0 || len > CREDLIMIT_NAME_MAX)
+			return -EINVAL;
+		memcpy(cache_name, name + 4, len);
+		cache_name[len] = '\0';
+		name = cache_name;
+	}
 
 	err = cl_name_validate(name);
 	if (err < 0)

@@ -17,12 +17,17 @@
 
 #include "backend.h"
 #include "handle.h"
+#include "lease/entry.h"
 #include "locate.h"
 #include "shm/pidlock.h"
 #include "state.h"
 
-/* Swaps a found entry's state to fresh.  Returns 0 or CL_RETRY_LOOKUP. */
-static int reset_slot(struct cl_slot *slot)
+/*
+ * Swaps a found entry's state to fresh.  Returns 0 or CL_RETRY_LOOKUP.  On
+ * a lease cache, the units the entry held stay charged in Redis and are
+ * counted as lost.
+ */
+static int reset_slot(struct credlimit *cl, struct cl_slot *slot)
 {
 	struct cl_state_word current = slot->state;
 
@@ -35,8 +40,13 @@ static int reset_slot(struct cl_slot *slot)
 		    cl_state_window(current.hi) == 0)
 			return 0;
 		if (cl_state_cas(slot->entry, &current,
-				 cl_state_fresh_after(current)))
+				 cl_state_fresh_after(current))) {
+			if (cl->kind == CL_KIND_LEASE &&
+			    cl_state_wid(current.hi) != 0)
+				uatomic_add(&cl_stripe_of_thread(cl)->lease_units_lost,
+					    cl_lease_units(current.lo));
 			return 0;
+		}
 		if (cl_state_gen(current.hi) != gen)
 			return CL_RETRY_LOOKUP;
 	}
@@ -45,7 +55,7 @@ static int reset_slot(struct cl_slot *slot)
 static int reset_change(struct credlimit *cl, struct cl_located *loc,
 			void *arg)
 {
-	return reset_slot(&loc->slot);
+	return reset_slot(cl, &loc->slot);
 }
 
 /* Checks the arguments every per-key change takes. */
@@ -99,7 +109,7 @@ static int64_t reset_table(struct credlimit *cl, struct cl_view *view,
 		case CL_STATE_LIVE:
 			/* An entry evicted or frozen meanwhile needs no
 			 * reset here: CL_RETRY_LOOKUP is not retried. */
-			if (reset_slot(&slot) == 0)
+			if (reset_slot(cl, &slot) == 0)
 				count++;
 			break;
 		case CL_STATE_FROZEN:

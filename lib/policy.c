@@ -122,6 +122,8 @@ int cl_policy_read(const struct credlimit *cl, int id, struct cl_params *out)
 	out->policy.max_credits = (uint32_t)(lo >> 32);
 	out->policy.initial_credits = (uint32_t)lo;
 	out->wid = (unsigned)((hi >> CL_POLICY_WID_SHIFT) & CL_POLICY_WID_MASK);
+	out->version = (unsigned)((hi >> CL_POLICY_VERSION_SHIFT) &
+				  CL_POLICY_VERSION_MASK);
 
 	err = cl_window_length(cl, out->wid, &out->policy.window_ns);
 	if (err < 0)

@@ -15,6 +15,7 @@ struct credlimit;
 struct cl_params {
 	struct credlimit_policy policy;
 	unsigned wid;
+	unsigned version; /* of the slot: changes with every update */
 };
 
 /* Returns 0 when name is a valid policy name, else -EINVAL. */

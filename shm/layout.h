@@ -109,7 +109,11 @@ struct cl_ctl {
 	 * last lease taken at Redis TIME, ns, as an upper bound (see
 	 * lib/lease/clock.c); 0 until the first such lease. */
 	uint64_t lease_clock_offset;
-	uint8_t reserved0[CL_CACHE_LINE - 16];
+	/* Lease caches only: digest of the Redis upstream the units came
+	 * from (cl_redis_identity()), set by the first lease open, then
+	 * immutable; 0 before. */
+	uint64_t lease_upstream;
+	uint8_t reserved0[CL_CACHE_LINE - 24];
 
 	/* pid of the process changing policies or windows, 0 when free. */
 	uint64_t policy_lock __attribute__((aligned(CL_CACHE_LINE)));

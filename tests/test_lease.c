@@ -174,6 +174,14 @@ static void lease_names_checked(void **ctx)
 			 -EMEDIUMTYPE);
 	credlimit_unlink(name);
 
+	/* A Redis URI takes no upstream. */
+	o.upstream = "redis://127.0.0.1:1/0";
+	snprintf(uri, sizeof(uri), "redis://127.0.0.1:%d/0?prefix=names:",
+		 server->port);
+	assert_int_equal(credlimit_open(uri, CREDLIMIT_OPEN_CREATE, &o, &cl),
+			 -EINVAL);
+	o.upstream = NULL;
+
 	/* A lease cache decides only through its lease handle. */
 	assert_int_equal(open_host(0, "names", "", "", &p, &cl), 0);
 	credlimit_close(cl);
@@ -183,7 +191,51 @@ static void lease_names_checked(void **ctx)
 	assert_int_equal(credlimit_peek(cl, "k", 1, CREDLIMIT_NOW, &r),
 			 -EMEDIUMTYPE);
 	credlimit_close(cl);
-	unlink_host(0, "names");
+
+	/* The lease name removes the lease cache. */
+	snprintf(uri, sizeof(uri), "shm:%s?upstream=redis://h/0", name);
+	assert_int_equal(credlimit_unlink(uri), 0);
+	assert_int_equal(credlimit_open(name, 0, NULL, &cl), -ENOENT);
+}
+
+/* A lease cache serves one upstream: units leased from one Redis prefix
+ * are never spent or returned against another. */
+static void cache_bound_to_upstream(void **ctx)
+{
+	struct credlimit_policy p = unit_policy(100, 3600 * SEC, 0, 0);
+	struct credlimit_options o;
+	struct credlimit_result r;
+	struct credlimit_stats s;
+	credlimit_t *cl, *other, *cache;
+	char name[512], cache_name[128];
+
+	(void)ctx;
+	assert_int_equal(open_host(0, "bound", "lease=32", "", &p, &cl), 0);
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(credlimit_acquire_at(cl, "b", 1, 1, T0, &r), 0);
+
+	credlimit_options_init(&o);
+	o.default_policy = p;
+	snprintf(name, sizeof(name),
+		 "shm:lease-%d-bound-h0?upstream=redis://127.0.0.1:%d/0?"
+		 "prefix=elsewhere:",
+		 test_pid, server->port);
+	assert_int_equal(credlimit_open(name, CREDLIMIT_OPEN_CREATE, &o, &other),
+			 -EXDEV);
+
+	/* A reset of the lease cache drops what it held, counted as lost. */
+	snprintf(cache_name, sizeof(cache_name), "lease-%d-bound-h0", test_pid);
+	assert_int_equal(credlimit_open(cache_name, 0, NULL, &cache), 0);
+	assert_int_equal(credlimit_stats(cache, &s), 0);
+	assert_int_equal(s.lease_units_held, 5);
+	assert_int_equal(credlimit_reset(cache, "b", 1), 0);
+	assert_int_equal(credlimit_stats(cache, &s), 0);
+	assert_int_equal(s.lease_units_held, 0);
+	assert_int_equal(s.lease_units_lost, 5);
+	credlimit_close(cache);
+
+	credlimit_close(cl);
+	unlink_host(0, "bound");
 }
 
 static void local_decisions_save_round_trips(void **ctx)
@@ -688,6 +740,127 @@ static void lease_ends_with_window(void **ctx)
 	unlink_host(0, "edge");
 }
 
+/* Counts the requests allowed out of `count` for key under policy id. */
+static int allowed_of(credlimit_t *cl, int policy, const char *key,
+		      int count, uint64_t now)
+{
+	struct credlimit_result r;
+	int allowed = 0;
+
+	for (int i = 0; i < count; i++) {
+		assert_int_equal(credlimit_acquire_policy(cl, policy, key,
+							  strlen(key), 1, now,
+							  &r),
+				 0);
+		if (r.verdict == CREDLIMIT_ALLOWED)
+			allowed++;
+	}
+	return allowed;
+}
+
+/* Units leased under one policy are not spent under another: the caller
+ * naming another policy, an assignment, or new numbers. */
+static void units_follow_policy_rules(void **ctx)
+{
+	struct credlimit_policy p = unit_policy(10, 3600 * SEC, 0, 0);
+	struct credlimit_policy big = unit_policy(1000, 3600 * SEC, 0, 0);
+	struct credlimit_policy small = unit_policy(10, 3600 * SEC, 0, 0);
+	credlimit_t *cl;
+	int big_id, other_id;
+
+	(void)ctx;
+	assert_int_equal(open_host(0, "rules", "lease=64", "", &p, &cl), 0);
+	big_id = credlimit_policy_define(cl, "big", &big);
+	assert_true(big_id > 0);
+	other_id = credlimit_policy_define(cl, "other", &big);
+	assert_true(other_id > 0);
+
+	/* 40 under "big" leave units held; "default" allows none of the
+	 * 40 used against its R of 10, like the algorithm. */
+	assert_int_equal(allowed_of(cl, big_id, "k", 40, T0), 40);
+	assert_int_equal(allowed_of(cl, 0, "k", 40, T0), 0);
+
+	/* An assignment through the handle returns the key's units. */
+	assert_int_equal(allowed_of(cl, big_id, "j", 40, T0), 40);
+	assert_int_equal(credlimit_set_key_policy(cl, "j", 1, 0), 0);
+	assert_int_equal(allowed_of(cl, big_id, "j", 40, T0), 0);
+
+	/* New numbers: R of "other" drops to 10 after 40 were used. */
+	assert_int_equal(allowed_of(cl, other_id, "n", 40, T0), 40);
+	assert_int_equal(credlimit_policy_define(cl, "other", &small),
+			 other_id);
+	assert_int_equal(allowed_of(cl, other_id, "n", 40, T0), 0);
+
+	credlimit_close(cl);
+	unlink_host(0, "rules");
+}
+
+/* A process's first decision while Redis is stopped, with the policies
+ * older than policy_refresh_ms: the on_error action decides. */
+static void outage_first_decision_falls_back(void **ctx)
+{
+	struct credlimit_policy p = unit_policy(100, 3600 * SEC, 0, 0);
+	struct credlimit_result r;
+	credlimit_t *cl;
+	pid_t child;
+	int status;
+
+	(void)ctx;
+	assert_int_equal(open_host(0, "outage", "", 
+				   "timeout_ms=100&connect_timeout_ms=100&"
+				   "policy_refresh_ms=10&on_error=deny",
+				   &p, &cl),
+			 0);
+	rs_sleep_ms(50);
+	kill(server->pid, SIGSTOP);
+
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		if (credlimit_acquire(cl, "o", 1, 1, &r) != 0 ||
+		    !(r.flags & CREDLIMIT_RESULT_FALLBACK) ||
+		    r.verdict != CREDLIMIT_DENIED)
+			_exit(1);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(child, &status, 0), child);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+
+	assert_int_equal(credlimit_acquire(cl, "o", 1, 1, &r), 0);
+	assert_true(r.flags & CREDLIMIT_RESULT_FALLBACK);
+	assert_int_equal(r.verdict, CREDLIMIT_DENIED);
+	kill(server->pid, SIGCONT);
+
+	credlimit_close(cl);
+	unlink_host(0, "outage");
+}
+
+/* A process that opens the lease cache later mirrors the same policies
+ * without changing them, so the units others hold stay spendable. */
+static void new_process_keeps_units(void **ctx)
+{
+	struct credlimit_policy p = unit_policy(100, 3600 * SEC, 0, 0);
+	struct credlimit_result r;
+	credlimit_t *first, *second;
+
+	(void)ctx;
+	assert_int_equal(open_host(0, "keep", "lease=8", "", &p, &first), 0);
+	/* Leases of 1, 2 and 4: 3 units left after 4 requests. */
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(credlimit_acquire_at(first, "a", 1, 1, T0, &r),
+				 0);
+
+	assert_int_equal(open_host(0, "keep", "lease=8", "", &p, &second), 0);
+	assert_int_equal(credlimit_acquire_at(second, "b", 1, 1, T0, &r), 0);
+	assert_int_equal(credlimit_acquire_at(first, "a", 1, 1, T0, &r), 0);
+	assert_true(r.flags & CREDLIMIT_RESULT_LEASED);
+
+	credlimit_close(second);
+	credlimit_close(first);
+	unlink_host(0, "keep");
+}
+
 /* Units go back at close, and after the idle time. */
 static void units_return_close_idle(void **ctx)
 {
@@ -807,6 +980,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(lease_names_checked),
+		cmocka_unit_test(cache_bound_to_upstream),
 		cmocka_unit_test(local_decisions_save_round_trips),
 		cmocka_unit_test(hosts_allow_exact_total),
 		cmocka_unit_test(threads_allow_exact_total),
@@ -816,6 +990,9 @@ int main(void)
 		cmocka_unit_test(window_change_drops_units),
 		cmocka_unit_test(redis_time_windows_hold),
 		cmocka_unit_test(lease_ends_with_window),
+		cmocka_unit_test(units_follow_policy_rules),
+		cmocka_unit_test(new_process_keeps_units),
+		cmocka_unit_test(outage_first_decision_falls_back),
 		cmocka_unit_test(units_return_close_idle),
 		cmocka_unit_test(unreachable_redis_beyond_lease),
 		cmocka_unit_test(dead_fetcher_not_waited),

@@ -167,11 +167,26 @@ static int explain_redis_open_error(const char *name, int error)
 {
 	switch (error) {
 	case -ENOENT:
+		if (!is_redis_uri(name)) {
+			print_error("limiter \"%s\" not found: this host has no "
+				    "such lease cache, or Redis has no "
+				    "policies hash under the prefix; create "
+				    "it with 'limitctl create %s'",
+				    name, name);
+			return EXIT_NOT_FOUND;
+		}
 		print_error("limiter \"%s\" not found: Redis has no policies "
 			    "hash under its prefix; create it with 'limitctl "
 			    "create %s'",
 			    name, name);
 		return EXIT_NOT_FOUND;
+
+	case -EXDEV:
+		print_error("cannot open limiter \"%s\": its lease cache holds "
+			    "units of another Redis upstream; destroy the "
+			    "lease cache or choose another name",
+			    name);
+		return EXIT_FAILED;
 
 	case -EINVAL:
 		print_error("invalid %s \"%s\"; see limitctl(1) for its form "

@@ -72,6 +72,7 @@ struct install {
 	struct cl_lease *st;
 	const struct claim *claim;
 	int local_id;        /* policy Redis applied, in the lease cache */
+	unsigned version;    /* its version's low bits */
 	uint64_t now_ns;     /* lease cache time of the decision */
 	uint32_t units;      /* out: units of the entry after installing */
 	/* out: units the entry cannot keep, and their window */
@@ -141,6 +142,7 @@ struct lease_state {
 	uint32_t units;
 	unsigned exponent;
 	unsigned fetcher;
+	unsigned version;
 	bool empty;
 };
 
@@ -152,6 +154,7 @@ static void lease_decode(struct cl_state_word w, struct lease_state *out)
 	out->units = cl_lease_units(w.lo);
 	out->exponent = cl_lease_exponent(w.lo);
 	out->fetcher = cl_lease_fetcher(w.lo);
+	out->version = cl_lease_version(w.lo);
 	out->empty = cl_lease_empty(w.lo);
 }
 
@@ -159,6 +162,7 @@ static void lease_decode(struct cl_state_word w, struct lease_state *out)
 struct spend_call {
 	struct cl_lease *st;
 	int policy;
+	int local_id; /* the requested policy's id in the lease cache */
 	uint64_t cost;
 	uint64_t now_ns;
 	bool known;    /* now_ns is in Redis's time base */
@@ -202,10 +206,14 @@ static int spend(const struct cl_slot *slot, struct spend_call *call)
 				call->now_ns / window_ns <= ls.window;
 			ended = call->known && !valid;
 		}
-		if (valid && ls.wid != params.wid) {
-			/* The policy's window length changed: Redis counts
-			 * in windows of the new length, which may end before
-			 * the window the units were charged in. */
+		if (valid && (ls.wid != params.wid || local_id != call->local_id ||
+			      ls.version != (params.version & CL_LEASE_VERSION_MASK))) {
+			/* Leased under other rules: the policy's numbers
+			 * changed, or the caller names another policy.  Redis
+			 * now applies those rules, under which the units
+			 * could exceed the limit: they go back instead.  With
+			 * a new window length, Redis counts in windows that
+			 * may end before the one they were charged in. */
 			valid = false;
 			ended = call->known;
 		}
@@ -251,7 +259,7 @@ static int spend(const struct cl_slot *slot, struct spend_call *call)
 
 		next.lo = cl_lease_make_lo(ended ? 0 : ls.units, c->exponent,
 					   ended ? false : ls.empty,
-					   c->ours ? self : ls.fetcher);
+					   c->ours ? self : ls.fetcher, ls.version);
 		if (cl_state_cas(slot->entry, &current, next))
 			return LEASE_NEEDED;
 		if (cl_state_gen(current.hi) != ls.gen)
@@ -263,6 +271,7 @@ static int spend(const struct cl_slot *slot, struct spend_call *call)
 static int install_on_slot(const struct cl_slot *slot, struct install *in)
 {
 	struct cl_state_word current = slot->state;
+	bool same_policy = cl_entry_policy(slot->meta) == in->local_id;
 	unsigned self = cl_self_pid();
 
 	for (;;) {
@@ -281,7 +290,8 @@ static int install_on_slot(const struct cl_slot *slot, struct install *in)
 		if (ours)
 			ls.exponent = in->claim->exponent;
 
-		if (ls.wid == in->wid && ls.window == in->window) {
+		if (ls.wid == in->wid && ls.window == in->window &&
+		    same_policy && ls.version == in->version) {
 			sum = (uint64_t)ls.units + in->extra;
 			ls.units = sum > UINT32_MAX ? UINT32_MAX : (uint32_t)sum;
 			in->back = sum - ls.units;
@@ -307,11 +317,12 @@ static int install_on_slot(const struct cl_slot *slot, struct install *in)
 			ls.units = in->extra;
 			ls.window = in->window;
 			ls.wid = in->wid;
+			ls.version = in->version;
 			ls.empty = in->empty;
 		}
 
 		next.lo = cl_lease_make_lo(ls.units, ls.exponent, ls.empty,
-					   ls.fetcher);
+					   ls.fetcher, ls.version);
 		next.hi = cl_state_make_hi(ls.window, ls.wid, ls.gen,
 					   CL_STATE_LIVE);
 		if (cl_state_cas(slot->entry, &current, next)) {
@@ -408,7 +419,8 @@ static void count_verdict(struct cl_lease *st,
 /*
  * Returns some idle units to Redis when this process's sweep is due: at
  * most SWEEP_SLOTS slots every lease_idle_ms / 4 (at least 1 ms), from
- * where its last sweep stopped.  One thread of a process sweeps at a time.
+ * where its last sweep stopped, and refreshes the mirrored policies.  One
+ * thread of a process sweeps at a time.
  */
 #define SWEEP_SLOTS 256
 static void maybe_sweep(struct cl_lease *st, uint64_t now_ns, bool known)
@@ -432,11 +444,15 @@ static void maybe_sweep(struct cl_lease *st, uint64_t now_ns, bool known)
 	pthread_mutex_unlock(&st->lock);
 
 	if (cl_lease_sweep(st, now_ns, st->config.idle_ns, start, SWEEP_SLOTS,
-			   &next) < 0)
-		return;
-	pthread_mutex_lock(&st->lock);
-	st->sweep_cursor = next;
-	pthread_mutex_unlock(&st->lock);
+			   &next) >= 0) {
+		pthread_mutex_lock(&st->lock);
+		st->sweep_cursor = next;
+		pthread_mutex_unlock(&st->lock);
+	}
+
+	/* A change of a policy's numbers makes the units held under the
+	 * old ones unspendable (spend()) once the lease cache has it. */
+	cl_lease_mirror_all(st);
 }
 
 /*
@@ -518,6 +534,7 @@ static int take_lease(struct cl_lease *st, const struct cl_key *k,
 		err = -ESTALE; /* the mirror lags Redis: keep nothing */
 	if (err >= 0) {
 		in.wid = params.wid;
+		in.version = params.version & CL_LEASE_VERSION_MASK;
 		err = cl_with_entry(st->local, k, CL_LOCATE_INSERT, t,
 				    (unsigned)in.local_id, install_change, &in);
 	}
@@ -565,9 +582,20 @@ int cl_lease_decide(struct credlimit *cl, int policy, const void *key,
 	local_id = __atomic_load_n(&st->local_of[policy], __ATOMIC_RELAXED);
 	if (local_id < 0) {
 		local_id = cl_lease_mirror_policy(st, policy, &params);
+		if (cl_redis_unavailable(local_id)) {
+			/* No policy mirrored yet and no Redis to read it
+			 * from: the upstream's on_error action decides. */
+			err = cl_redis_fallback(st->upstream, policy, key,
+						key_len, cost, now_ns, local_id,
+						result);
+			if (err == 0)
+				count_verdict(st, result, false);
+			return err;
+		}
 		if (local_id < 0)
 			return local_id;
 	}
+	call.local_id = local_id;
 	cl_key_prepare(&k, st->local->secret, key, key_len);
 
 	for (;;) {

@@ -20,12 +20,17 @@
  *                          more than the units left are denied here
  *             bits 59..38  pid of the process taking a lease for this
  *                          key now, 0 for none
- *             bits 63..60  zero
+ *             bits 63..60  low bits of the version of the policy the
+ *                          units were leased under (see below)
  *
  * Units may be spent only in the window they were charged in: a unit
  * charged in window w and spent in w + 1 would let the customer have it
  * twice, once here and once as a credit that Redis rolled over at the
- * window's end.
+ * window's end.  They may be spent only under the policy and the policy
+ * numbers they were leased under, which the entry's last-policy field and
+ * the version bits record.  Known imprecision: the version bits wrap
+ * after 16 changes of one policy, so an entry that holds units through
+ * exactly 16 changes would take them as current.
  */
 #ifndef CREDLIMIT_LEASE_ENTRY_H
 #define CREDLIMIT_LEASE_ENTRY_H
@@ -40,7 +45,8 @@
 #define CL_LEASE_EMPTY (UINT64_C(1) << 37)
 #define CL_LEASE_PID_SHIFT 38
 #define CL_LEASE_PID_MASK ((UINT64_C(1) << 22) - 1)
-#define CL_LEASE_RESERVED_MASK (UINT64_C(0xf) << 60)
+#define CL_LEASE_VERSION_SHIFT 60
+#define CL_LEASE_VERSION_MASK UINT64_C(0xf)
 
 /* Largest size exponent: 2^30 is CREDLIMIT_LEASE_MAX. */
 #define CL_LEASE_EXP_MAX 30
@@ -65,13 +71,21 @@ static inline unsigned cl_lease_fetcher(uint64_t lo)
 	return (unsigned)((lo >> CL_LEASE_PID_SHIFT) & CL_LEASE_PID_MASK);
 }
 
+static inline unsigned cl_lease_version(uint64_t lo)
+{
+	return (unsigned)((lo >> CL_LEASE_VERSION_SHIFT) & CL_LEASE_VERSION_MASK);
+}
+
 static inline uint64_t cl_lease_make_lo(uint32_t units, unsigned exponent,
-					bool empty, unsigned fetcher)
+					bool empty, unsigned fetcher,
+					unsigned version)
 {
 	return (uint64_t)units |
 	       (uint64_t)(exponent & CL_LEASE_EXP_MASK) << CL_LEASE_EXP_SHIFT |
 	       (empty ? CL_LEASE_EMPTY : 0) |
-	       (uint64_t)(fetcher & CL_LEASE_PID_MASK) << CL_LEASE_PID_SHIFT;
+	       (uint64_t)(fetcher & CL_LEASE_PID_MASK) << CL_LEASE_PID_SHIFT |
+	       (uint64_t)(version & CL_LEASE_VERSION_MASK)
+		       << CL_LEASE_VERSION_SHIFT;
 }
 
 #endif /* CREDLIMIT_LEASE_ENTRY_H */

@@ -79,6 +79,14 @@ struct credlimit *cl_lease_cache(struct credlimit *cl);
 int cl_lease_mirror_policy(struct cl_lease *st, int policy,
 			   struct cl_params *params);
 
+/*
+ * Mirrors again every policy this process has mirrored, so that a change
+ * of its numbers in Redis reaches the lease cache.  The upstream reads
+ * the policies from Redis when its copy is older than policy_refresh_ms.
+ * Stops at the first failure to reach Redis.
+ */
+void cl_lease_mirror_all(struct cl_lease *st);
+
 /* Returns the upstream id of local policy `local_id`, mirroring it by
  * name when this process has not.  -ENOENT when Redis lacks it. */
 int cl_lease_upstream_policy(struct cl_lease *st, int local_id);
@@ -117,6 +125,10 @@ uint64_t cl_lease_give_back(struct cl_lease *st, int policy,
 int64_t cl_lease_sweep(struct cl_lease *st, uint64_t now_ns,
 		       uint64_t min_idle_ns, uint64_t start, uint64_t count,
 		       uint64_t *next);
+
+/* Returns the units that key holds on this host to Redis, if any. */
+void cl_lease_return_key(struct cl_lease *st, const void *key,
+			 size_t key_len);
 
 /* Sums the units held by the entries of a lease cache's current table. */
 uint64_t cl_lease_units_held(struct credlimit *local);

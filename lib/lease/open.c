@@ -19,10 +19,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <urcu/system.h>
+#include <urcu/uatomic.h>
+
 #include "backend.h"
 #include "handle.h"
 #include "lease/lease.h"
 #include "log.h"
+#include "redis/decide.h"
+#include "redis/lease.h"
 
 static pthread_mutex_t open_list_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct cl_lease *open_list;
@@ -205,6 +210,36 @@ copy_upstream:
 	return cfg->upstream != NULL ? 0 : -ENOMEM;
 }
 
+/*
+ * Ties the lease cache to its upstream: the first lease open records the
+ * upstream's digest, and an open with another upstream is rejected, since
+ * units of one Redis spent or returned against another would let its
+ * customers exceed their limits.
+ */
+static int bind_upstream(struct credlimit *cl, struct cl_lease *st)
+{
+	uint64_t id = cl_redis_identity(st->upstream);
+	uint64_t *bound = &st->local->ctl->lease_upstream;
+	uint64_t seen = CMM_LOAD_SHARED(*bound);
+
+	if (seen == 0 && !st->rdonly) {
+		/* Full barrier; pairs with the same swap in other openers,
+		 * so exactly one digest is recorded. */
+		seen = uatomic_cmpxchg(bound, 0, id);
+		if (seen == 0)
+			return 0;
+	}
+	if (seen == 0 || seen == id)
+		return 0;
+
+	cl_log(cl, CREDLIMIT_LOG_ERROR,
+	       "lease cache %s holds units of another Redis upstream (other "
+	       "servers, database or prefix than %.80s): destroy it with "
+	       "limitctl destroy %s, or choose another name",
+	       st->config.name, st->config.upstream, st->config.name);
+	return -EXDEV;
+}
+
 static void free_state(struct cl_lease *st)
 {
 	credlimit_close(st->upstream);
@@ -259,6 +294,16 @@ int cl_lease_open(const char *name, unsigned flags,
 		goto free_state;
 	err = cl_open_shm(name != NULL ? st->config.name : NULL, flags, &inner,
 			  CL_KIND_LEASE, &st->local);
+	if (err == -ENOENT)
+		cl_log(cl, CREDLIMIT_LOG_ERROR,
+		       "this host has no lease cache %s: open with "
+		       "CREDLIMIT_OPEN_CREATE (limitctl create) to create it",
+		       st->config.name);
+	else if (err == -EINVAL)
+		cl_log(cl, CREDLIMIT_LOG_ERROR,
+		       "invalid lease cache name '%s': use [A-Za-z0-9._-], not "
+		       "starting with '.' nor ending in \".g\" and digits",
+		       st->config.name);
 	if (err < 0)
 		goto free_state;
 	if (st->local->kind != CL_KIND_LEASE) {
@@ -269,6 +314,10 @@ int cl_lease_open(const char *name, unsigned flags,
 		err = -EMEDIUMTYPE;
 		goto free_state;
 	}
+
+	err = bind_upstream(cl, st);
+	if (err < 0)
+		goto free_state;
 
 	cl->uri = strdup(name != NULL ? name : st->config.upstream);
 	if (cl->uri == NULL) {
@@ -312,6 +361,17 @@ static void lease_close(struct credlimit *cl)
 	free_state(st);
 }
 
+/* Compares field by field: the struct has padding that memcmp() would
+ * compare too. */
+static bool same_numbers(const struct credlimit_policy *a,
+			 const struct credlimit_policy *b)
+{
+	return a->max_requests == b->max_requests &&
+	       a->max_credits == b->max_credits &&
+	       a->initial_credits == b->initial_credits &&
+	       a->window_ns == b->window_ns;
+}
+
 int cl_lease_mirror_policy(struct cl_lease *st, int policy,
 			   struct cl_params *params)
 {
@@ -324,8 +384,16 @@ int cl_lease_mirror_policy(struct cl_lease *st, int policy,
 
 	pthread_mutex_lock(&st->lock);
 	id = st->local_of[policy];
+	if (id < 0) {
+		/* Another process may have mirrored it: a definition with
+		 * the same numbers would still bump its version, which
+		 * makes every unit leased under it unspendable. */
+		struct credlimit_policy numbers;
+
+		id = credlimit_policy_find(st->local, info.name, &numbers);
+	}
 	if (id < 0 || cl_policy_read(st->local, id, params) < 0 ||
-	    memcmp(&params->policy, &info.policy, sizeof(info.policy)) != 0) {
+	    !same_numbers(&params->policy, &info.policy)) {
 		/* Defines it, or changes its numbers to Redis's. */
 		id = credlimit_policy_define(st->local, info.name, &info.policy);
 		if (id >= 0)
@@ -340,6 +408,19 @@ int cl_lease_mirror_policy(struct cl_lease *st, int policy,
 	}
 	pthread_mutex_unlock(&st->lock);
 	return err < 0 ? err : id;
+}
+
+void cl_lease_mirror_all(struct cl_lease *st)
+{
+	struct cl_params params;
+
+	for (int id = 0; id < CREDLIMIT_POLICY_MAX; id++) {
+		if (__atomic_load_n(&st->local_of[id], __ATOMIC_RELAXED) < 0)
+			continue;
+		if (cl_redis_unavailable(cl_lease_mirror_policy(st, id,
+								 &params)))
+			return;
+	}
 }
 
 int cl_lease_upstream_policy(struct cl_lease *st, int local_id)
@@ -421,11 +502,19 @@ static int lease_set_credits(struct credlimit *cl, const void *key,
 				     now_ns);
 }
 
+/* Returns this host's units of the key first: they were leased under the
+ * policy the assignment replaces. */
 static int lease_set_key_policy(struct credlimit *cl, const void *key,
 				size_t key_len, int policy)
 {
 	struct cl_lease *st = cl->backend_state;
+	int err;
 
+	err = cl_key_validate(key, key_len);
+	if (err < 0)
+		return err;
+	if (!st->rdonly)
+		cl_lease_return_key(st, key, key_len);
 	return credlimit_set_key_policy(st->upstream, key, key_len, policy);
 }
 

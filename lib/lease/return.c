@@ -24,6 +24,7 @@
 #include "handle.h"
 #include "lease/entry.h"
 #include "lease/lease.h"
+#include "locate.h"
 #include "log.h"
 #include "redis/lease.h"
 #include "state.h"
@@ -182,6 +183,57 @@ int64_t cl_lease_sweep(struct cl_lease *st, uint64_t now_ns,
 
 	*next = index;
 	return returned;
+}
+
+/* Takes the units out of a located entry for cl_lease_return_key(). */
+static int take_key_change(struct credlimit *cl, struct cl_located *loc,
+			   void *arg)
+{
+	struct cl_state_word current = loc->slot.state;
+	struct taken *out = arg;
+
+	for (;;) {
+		struct cl_state_word next = current;
+		unsigned wid = cl_state_wid(current.hi);
+
+		if (cl_state_flags(current.hi) != CL_STATE_LIVE)
+			return CL_RETRY_LOOKUP;
+		out->units = cl_lease_units(current.lo);
+		if (wid == 0 || out->units == 0)
+			return 0;
+		if (cl_window_length(cl, wid, &out->window_ns) < 0)
+			return -EBADMSG;
+		out->window = cl_state_window(current.hi);
+		out->local_id = cl_entry_policy(loc->slot.meta);
+		next.lo &= ~(uint64_t)UINT32_MAX;
+		if (cl_state_cas(loc->slot.entry, &current, next))
+			return 0;
+	}
+}
+
+void cl_lease_return_key(struct cl_lease *st, const void *key,
+			 size_t key_len)
+{
+	struct taken u = { 0 };
+	struct cl_key k;
+	int policy;
+
+	if (key_len > CREDLIMIT_KEY_INLINE_MAX)
+		return; /* such keys never hold units */
+	cl_key_prepare(&k, st->local->secret, key, key_len);
+	if (cl_with_entry(st->local, &k, CL_LOCATE_WRITE, 0, 0,
+			  take_key_change, &u) < 0 ||
+	    u.units == 0)
+		return;
+
+	policy = cl_lease_upstream_policy(st, u.local_id);
+	if (policy < 0) {
+		uatomic_add(&cl_stripe_of_thread(st->local)->lease_units_lost,
+			    u.units);
+		return;
+	}
+	cl_lease_give_back(st, policy, key, key_len, u.units, u.window,
+			   u.window_ns);
 }
 
 int64_t credlimit_lease_return(credlimit_t *cl, uint64_t now_ns,

@@ -17,6 +17,7 @@
 #include "redis/decide.h"
 #include "redis/lease.h"
 #include "redis/redis.h"
+#include "shm/siphash.h"
 
 /* Fills *out from the lease reply: a decision's nine elements, then the
  * units granted, the time used and the units of the refund accepted. */
@@ -122,4 +123,31 @@ int cl_redis_lease_locked(credlimit_t *upstream, const void *key,
 	err = cl_redis_lease(st, key, key_len, req, out);
 	pthread_mutex_unlock(&st->lock);
 	return err;
+}
+
+uint64_t cl_redis_identity(const credlimit_t *upstream)
+{
+	static const uint64_t key[2] = { UINT64_C(0x6c65617365637265),
+					 UINT64_C(0x646c696d69747570) };
+	const struct cl_redis *st = upstream->backend_state;
+	const struct cl_redis_config *c = &st->config;
+	char text[CL_REDIS_PREFIX_MAX + 64 +
+		  CL_REDIS_NODES_MAX * (CL_REDIS_HOST_MAX + 8)];
+	size_t len;
+	uint64_t id;
+
+	len = (size_t)snprintf(text, sizeof(text), "%d %d %s", (int)c->mode,
+			       c->db, c->prefix);
+	/* A cluster is the same whatever seeds name it. */
+	for (int i = 0; c->mode != CL_REDIS_CLUSTER && i < c->node_count &&
+			len < sizeof(text);
+	     i++)
+		len += (size_t)snprintf(text + len, sizeof(text) - len,
+					" %s:%d", c->nodes[i].host,
+					c->nodes[i].port);
+	if (len > sizeof(text))
+		len = sizeof(text);
+
+	id = cl_siphash24(key, text, len);
+	return id != 0 ? id : 1;
 }

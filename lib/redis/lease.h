@@ -68,4 +68,12 @@ int cl_redis_lease_locked(credlimit_t *upstream, const void *key,
 			  const struct cl_redis_lease_request *req,
 			  struct cl_redis_lease_reply *out);
 
+/*
+ * Returns a nonzero digest naming the customers a Redis handle reaches:
+ * its mode, database, prefix and servers (for a cluster, not its seeds).
+ * A lease cache records the digest of its upstream, so that units leased
+ * from one Redis are never spent or returned against another.
+ */
+uint64_t cl_redis_identity(const credlimit_t *upstream);
+
 #endif /* CREDLIMIT_REDIS_LEASE_H */
