@@ -167,29 +167,6 @@ struct cl_after {
 	uint64_t capacity; /* slots of the table it inserted into */
 };
 
-/* Starts growth of a table of `capacity` slots to twice that, at most
- * the limiter's maximum. */
-static int grow_doubled(struct credlimit *cl, uint64_t capacity)
-{
-	uint64_t target = capacity * 2;
-
-	if (target > cl->max_capacity)
-		target = cl->max_capacity;
-	return cl_grow_start(cl, target, false);
-}
-
-/* Helps a running migration, or starts one the decision asked for. */
-static void after_decision(struct credlimit *cl, const struct cl_after *after,
-			   uint64_t now_ns)
-{
-	if (CMM_LOAD_SHARED(cl->ctl->migration_state) != 0) {
-		cl_grow_step(cl, now_ns);
-		return;
-	}
-	if (after->grow)
-		grow_doubled(cl, after->capacity);
-}
-
 /*
  * Makes room for a key that found none, in a table of `capacity` slots
  * that grows or may grow: starts growth, or helps the migration under
@@ -211,7 +188,7 @@ static int wait_for_room(struct credlimit *cl, uint64_t capacity,
 		return -ENOSPC;
 
 	if (state == 0) {
-		err = grow_doubled(cl, capacity);
+		err = cl_grow_doubled(cl, capacity);
 		/* Failed, or held off after failures: no room will come. */
 		if (err < 0 && err != -EBUSY)
 			return -ENOSPC;
@@ -367,7 +344,7 @@ static int decide(struct credlimit *cl, int policy, const void *key,
 	if (loc.events & CL_SLOT_EVICTED)
 		result->flags |= CREDLIMIT_RESULT_EVICTED;
 
-	after_decision(cl, &after, now_ns);
+	cl_grow_after_decision(cl, after.grow, after.capacity, now_ns);
 	return 0;
 }
 

@@ -711,3 +711,23 @@ int credlimit_grow(credlimit_t *cl, uint64_t capacity)
 	}
 	return grow_finish(cl);
 }
+
+int cl_grow_doubled(struct credlimit *cl, uint64_t capacity)
+{
+	uint64_t target = capacity * 2;
+
+	if (target > cl->max_capacity)
+		target = cl->max_capacity;
+	return cl_grow_start(cl, target, false);
+}
+
+void cl_grow_after_decision(struct credlimit *cl, bool grow,
+			    uint64_t capacity, uint64_t now_ns)
+{
+	if (CMM_LOAD_SHARED(cl->ctl->migration_state) != 0) {
+		cl_grow_step(cl, now_ns);
+		return;
+	}
+	if (grow)
+		cl_grow_doubled(cl, capacity);
+}

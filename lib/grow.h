@@ -38,6 +38,15 @@ int cl_grow_start(struct credlimit *cl, uint64_t capacity, bool by_hand);
  */
 int cl_grow_step(struct credlimit *cl, uint64_t now_ns);
 
+/* Starts growth of a table of `capacity` slots to twice that, at most
+ * the limiter's maximum.  Returns as cl_grow_start(). */
+int cl_grow_doubled(struct credlimit *cl, uint64_t capacity);
+
+/* Helps a running migration with one step, or starts the growth that a
+ * decision's insert asked for (grow, into a table of `capacity` slots). */
+void cl_grow_after_decision(struct credlimit *cl, bool grow,
+			    uint64_t capacity, uint64_t now_ns);
+
 /* Returns true when an insert into table t with these CL_SLOT_* events
  * should start growth: the table is half full, or a key landed far from
  * its home slot, and the limiter may still grow. */

@@ -96,8 +96,13 @@ enum cl_victim_class cl_classify_victim(void *context, uint64_t meta,
 	struct cl_algo_state s;
 	uint64_t window_ns;
 
+	/* In a lease cache the per-key policy only mirrors Redis's
+	 * assignment, which Redis keeps; in a limiter it is the operator's
+	 * and must stay. */
 	if (cl->kind == CL_KIND_LEASE)
 		return classify_lease(cl, state, now_ns);
+	if (cl_meta_override(meta) >= 0)
+		return CL_VICTIM_NONE;
 
 	if (cl_state_decode(cl, state, &s) < 0)
 		return CL_VICTIM_NONE;

@@ -370,7 +370,7 @@ struct cl_victim {
  * Chooses what to evict from the probe sequence of k: a slot claimed by a
  * dead process first, then the first entry indistinguishable from a new
  * customer, then the least recently seen entry idle for two windows.
- * Entries with a per-key policy are never chosen.
+ * ops->classify decides which entries may be chosen at all.
  */
 static bool choose_victim(struct cl_table_map *t, const struct cl_key *k,
 			  uint64_t now_ns, const struct cl_victim_ops *ops,
@@ -395,8 +395,7 @@ static bool choose_victim(struct cl_table_map *t, const struct cl_key *k,
 			victim->dead_claim = true;
 			return true;
 		}
-		if (cl_meta_status(meta) != CL_SLOT_READY ||
-		    cl_meta_override(meta) >= 0)
+		if (cl_meta_status(meta) != CL_SLOT_READY)
 			continue;
 
 		state = cl_state_load(e);

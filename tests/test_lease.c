@@ -836,6 +836,73 @@ static void outage_first_decision_falls_back(void **ctx)
 	unlink_host(0, "outage");
 }
 
+/* A key that Redis assigns a policy keeps deciding locally whatever
+ * policy the caller names: Redis would apply its assignment anyway. */
+static void assigned_key_stays_local(void **ctx)
+{
+	struct credlimit_policy p = unit_policy(1000, 3600 * SEC, 0, 0);
+	struct credlimit_policy premium = unit_policy(2000, 3600 * SEC, 0, 0);
+	struct credlimit_stats s;
+	credlimit_t *cl;
+	int premium_id;
+
+	(void)ctx;
+	assert_int_equal(open_host(0, "assigned", "lease=32", "", &p, &cl), 0);
+	premium_id = credlimit_policy_define(cl, "premium", &premium);
+	assert_true(premium_id > 0);
+	assert_int_equal(credlimit_set_key_policy(cl, "k", 1, premium_id), 0);
+
+	assert_int_equal(allowed_of(cl, 0, "k", 200, T0), 200);
+	assert_int_equal(credlimit_stats(cl, &s), 0);
+	/* Leases of 1, 2, 4, 8, 16, 32 and then 32 at a time. */
+	assert_true(s.lease_fetches <= 12);
+	assert_true(s.lease_local >= 188);
+
+	credlimit_close(cl);
+	unlink_host(0, "assigned");
+}
+
+/* A lease cache grows like a limiter when its keys fill it. */
+static void cache_grows_with_keys(void **ctx)
+{
+	struct credlimit_policy p = unit_policy(1000, 3600 * SEC, 0, 0);
+	struct credlimit_options o;
+	struct credlimit_result r;
+	struct credlimit_stats s;
+	credlimit_t *cl;
+	char name[512];
+
+	(void)ctx;
+	credlimit_options_init(&o);
+	o.default_policy = p;
+	o.initial_capacity = 64;
+	o.max_capacity = 4096;
+	snprintf(name, sizeof(name),
+		 "shm:lease-%d-grow-h0?upstream=redis://127.0.0.1:%d/0?"
+		 "prefix=grow:&timeout_ms=3000",
+		 test_pid, server->port);
+	assert_int_equal(credlimit_open(name, CREDLIMIT_OPEN_CREATE, &o, &cl),
+			 0);
+	for (int i = 0; i < 600; i++) {
+		char key[16];
+		int len = snprintf(key, sizeof(key), "g-%d", i);
+
+		for (int n = 0; n < 3; n++) {
+			assert_int_equal(credlimit_acquire_at(cl, key, (size_t)len,
+							      1, T0, &r),
+					 0);
+			assert_int_equal(r.verdict, CREDLIMIT_ALLOWED);
+		}
+	}
+	assert_int_equal(credlimit_stats(cl, &s), 0);
+	assert_true(s.capacity >= 1024);
+	assert_true(s.migrations >= 4);
+	assert_int_equal(credlimit_check(cl, NULL, NULL), 0);
+
+	credlimit_close(cl);
+	unlink_host(0, "grow");
+}
+
 /* A process that opens the lease cache later mirrors the same policies
  * without changing them, so the units others hold stay spendable. */
 static void new_process_keeps_units(void **ctx)
@@ -992,6 +1059,8 @@ int main(void)
 		cmocka_unit_test(lease_ends_with_window),
 		cmocka_unit_test(units_follow_policy_rules),
 		cmocka_unit_test(new_process_keeps_units),
+		cmocka_unit_test(assigned_key_stays_local),
+		cmocka_unit_test(cache_grows_with_keys),
 		cmocka_unit_test(outage_first_decision_falls_back),
 		cmocka_unit_test(units_return_close_idle),
 		cmocka_unit_test(unreachable_redis_beyond_lease),

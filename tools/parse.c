@@ -391,9 +391,19 @@ int parse_limiter_name(const char *text)
 	char quoted[VALUE_TEXT_MAX];
 
 	/* The library checks a Redis URI or a lease name, and logs the
-	 * part at fault. */
+	 * part at fault.  "shm:NAME" alone names the limiter NAME. */
 	if (counts_in_redis(text))
 		return EXIT_OK;
+	if (strncmp(text, "shm:", 4) == 0 && text[4] != '\0') {
+		char name[CREDLIMIT_NAME_MAX + 2];
+		size_t len = strcspn(text + 4, "?");
+
+		if (len <= CREDLIMIT_NAME_MAX) {
+			memcpy(name, text + 4, len);
+			name[len] = '\0';
+			return parse_limiter_name(name);
+		}
+	}
 
 	quote_value(quoted, sizeof(quoted), text);
 	if (!is_valid_name(text, CREDLIMIT_NAME_MAX, "._-", false)) {

@@ -39,10 +39,12 @@
 #include <urcu/uatomic.h>
 
 #include "backend.h"
+#include "grow.h"
 #include "handle.h"
 #include "lease/entry.h"
 #include "lease/lease.h"
 #include "locate.h"
+#include "view.h"
 #include "redis/decide.h"
 #include "redis/lease.h"
 #include "shm/pidlock.h"
@@ -72,9 +74,12 @@ struct install {
 	struct cl_lease *st;
 	const struct claim *claim;
 	int local_id;        /* policy Redis applied, in the lease cache */
+	bool assigned;       /* Redis applied its assignment, not the request */
 	unsigned version;    /* its version's low bits */
 	uint64_t now_ns;     /* lease cache time of the decision */
 	uint32_t units;      /* out: units of the entry after installing */
+	bool grow;           /* out: the insert asks for growth */
+	uint64_t capacity;   /* out: slots of the table it went into */
 	/* out: units the entry cannot keep, and their window */
 	uint64_t back;
 	uint64_t back_window;
@@ -167,6 +172,8 @@ struct spend_call {
 	uint64_t now_ns;
 	bool known;    /* now_ns is in Redis's time base */
 	bool take_own; /* a live fetcher is no reason to wait */
+	bool grow;     /* the insert asks for growth */
+	uint64_t capacity; /* slots of the table it went into */
 	struct claim claim;
 	struct credlimit_result result;
 };
@@ -181,6 +188,10 @@ static int spend(const struct cl_slot *slot, struct spend_call *call)
 {
 	struct cl_state_word current = slot->state;
 	int local_id = cl_entry_policy(slot->meta);
+	/* Redis applies its assignment to the key whatever policy the
+	 * caller names; the entry mirrors it as its per-key policy. */
+	bool policy_applies = cl_meta_override(slot->meta) >= 0 ||
+			      local_id == call->local_id;
 	struct cl_lease *st = call->st;
 	struct claim *c = &call->claim;
 	uint64_t cost = call->cost;
@@ -206,7 +217,7 @@ static int spend(const struct cl_slot *slot, struct spend_call *call)
 				call->now_ns / window_ns <= ls.window;
 			ended = call->known && !valid;
 		}
-		if (valid && (ls.wid != params.wid || local_id != call->local_id ||
+		if (valid && (ls.wid != params.wid || !policy_applies ||
 			      ls.version != (params.version & CL_LEASE_VERSION_MASK))) {
 			/* Leased under other rules: the policy's numbers
 			 * changed, or the caller names another policy.  Redis
@@ -361,21 +372,25 @@ static int install_change(struct credlimit *cl, struct cl_located *loc,
 {
 	struct install *in = arg;
 	struct cl_entry *e = loc->slot.entry;
+	uint64_t meta;
 	int err;
 
-	(void)cl;
 	err = install_on_slot(&loc->slot, in);
 	if (err < 0)
 		return err;
 
 	touch_lease_entry(&loc->slot, in->now_ns);
-	if (cl_meta_last_policy(loc->slot.meta) != (unsigned)in->local_id) {
+	meta = cl_meta_with_last_policy(loc->slot.meta, (unsigned)in->local_id);
+	meta = cl_meta_with_override(meta, in->assigned ? in->local_id
+						       : CREDLIMIT_POLICY_NONE);
+	if (meta != loc->slot.meta) {
 		/* Full barrier, unneeded here but part of the swap; it
 		 * changes nothing if the slot's meta moved on. */
-		uatomic_cmpxchg(&e->meta, loc->slot.meta,
-				cl_meta_with_last_policy(loc->slot.meta,
-							 (unsigned)in->local_id));
+		uatomic_cmpxchg(&e->meta, loc->slot.meta, meta);
 	}
+
+	in->grow = cl_grow_wanted(cl, loc->table, loc->events);
+	in->capacity = loc->table->capacity;
 	return 0;
 }
 
@@ -385,7 +400,8 @@ static int spend_change(struct credlimit *cl, struct cl_located *loc,
 	struct spend_call *call = arg;
 	int err;
 
-	(void)cl;
+	call->grow = cl_grow_wanted(cl, loc->table, loc->events);
+	call->capacity = loc->table->capacity;
 	err = spend(&loc->slot, call);
 	if (err == 0)
 		touch_lease_entry(&loc->slot, call->now_ns);
@@ -521,6 +537,7 @@ static int take_lease(struct cl_lease *st, const struct cl_key *k,
 
 	in.st = st;
 	in.claim = c;
+	in.assigned = rep.result.policy != policy;
 	in.window = rep.window;
 	in.window_ns = rep.result.window_ns;
 	in.extra = rep.result.verdict == CREDLIMIT_ALLOWED
@@ -537,6 +554,9 @@ static int take_lease(struct cl_lease *st, const struct cl_key *k,
 		in.version = params.version & CL_LEASE_VERSION_MASK;
 		err = cl_with_entry(st->local, k, CL_LOCATE_INSERT, t,
 				    (unsigned)in.local_id, install_change, &in);
+		if (err == 0)
+			cl_grow_after_decision(st->local, in.grow, in.capacity,
+					       t);
 	}
 	if (err < 0) {
 		/* No entry to keep the units in: they all go back. */
@@ -554,6 +574,23 @@ static int take_lease(struct cl_lease *st, const struct cl_key *k,
 		r->remaining += in.units;
 	count_verdict(st, r, false);
 	return 0;
+}
+
+/* Starts the growth of a lease cache that had no room for a key, or helps
+ * the migration under way.  This request goes to Redis meanwhile. */
+static void grow_for_room(struct credlimit *local, uint64_t now_ns)
+{
+	struct cl_view *view;
+	uint64_t capacity = 0;
+
+	rcu_read_lock();
+	view = cl_view_enter(local);
+	if (view != NULL)
+		capacity = view->current->table.capacity;
+	rcu_read_unlock();
+	if (capacity > 0)
+		cl_grow_after_decision(local, capacity < local->max_capacity,
+				       capacity, now_ns);
 }
 
 int cl_lease_decide(struct credlimit *cl, int policy, const void *key,
@@ -612,6 +649,12 @@ int cl_lease_decide(struct credlimit *cl, int policy, const void *key,
 		else
 			pause_briefly(round++);
 	}
+
+	if (err == -ENOSPC)
+		grow_for_room(st->local, call.now_ns);
+	else if (err >= 0)
+		cl_grow_after_decision(st->local, call.grow, call.capacity,
+				       call.now_ns);
 
 	if (err == -ENOSPC || err == LEASE_READ) {
 		/* No room in the lease cache, or a read of a key without

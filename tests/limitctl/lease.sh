@@ -54,4 +54,7 @@ expect_run 1 "plain limiter with an upstream" list \
 	"shm:$PREFIX-plain?upstream=$REDIS"
 expect_err "segment kind" "plain limiter with an upstream"
 
+expect_run 0 "destroy by the short lease name" destroy "shm:$CACHE"
+expect_run 3 "stats after destroy" stats "$CACHE"
+
 finish
