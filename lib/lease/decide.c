@@ -53,9 +53,9 @@
 /* Internal outcomes of spend(). */
 #define LEASE_NEEDED 1 /* claimed: take a lease from Redis */
 #define LEASE_WAIT 2   /* another process is taking one */
-#define LEASE_READ 3   /* a read without units here: Redis answers */
+#define LEASE_READ 3   /* a read without units here: Redis decides */
 
-/* What a claim took out of the entry, and the lease it asks for. */
+/* Units a claim took out of the entry, and the lease it requests. */
 struct claim {
 	bool ours;          /* this call set the fetcher pid */
 	unsigned exponent;  /* size exponent of the lease to take */
@@ -64,7 +64,7 @@ struct claim {
 	uint64_t refund_window_ns;
 };
 
-/* What a granted lease puts into the entry. */
+/* A granted lease to add to the entry, and the units it displaces. */
 struct install {
 	unsigned wid;        /* window id, in the lease cache, of its length */
 	uint64_t window;     /* window index Redis charged it in */
@@ -78,7 +78,7 @@ struct install {
 	unsigned version;    /* its version's low bits */
 	uint64_t now_ns;     /* lease cache time of the decision */
 	uint32_t units;      /* out: units of the entry after installing */
-	bool grow;           /* out: the insert asks for growth */
+	bool grow;           /* out: the insert requests growth */
 	uint64_t capacity;   /* out: slots of the table it went into */
 	/* out: units the entry cannot keep, and their window */
 	uint64_t back;
@@ -172,7 +172,7 @@ struct spend_call {
 	uint64_t now_ns;
 	bool known;    /* now_ns is in Redis's time base */
 	bool take_own; /* a live fetcher is no reason to wait */
-	bool grow;     /* the insert asks for growth */
+	bool grow;     /* the insert requests growth */
 	uint64_t capacity; /* slots of the table it went into */
 	struct claim claim;
 	struct credlimit_result result;
