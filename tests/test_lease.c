@@ -8,6 +8,7 @@
  * cache's clock.  Children use plain checks and _exit(); the parent
  * asserts.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -106,10 +107,34 @@ static int setup(void **state)
 	return server != NULL ? 0 : -1;
 }
 
+/* Removes the lease caches of this test run, including those that a
+ * failed test left behind. */
 static int teardown(void **state)
 {
+	char prefix[64];
+	struct dirent *de;
+	DIR *dir;
+
 	(void)state;
 	rs_free(server);
+
+	snprintf(prefix, sizeof(prefix), "credlimit.lease-%d-", test_pid);
+	dir = opendir("/dev/shm");
+	if (dir == NULL)
+		return 0;
+	while ((de = readdir(dir)) != NULL) {
+		char name[256];
+		size_t len;
+
+		if (strncmp(de->d_name, prefix, strlen(prefix)) != 0)
+			continue;
+		/* "credlimit.NAME" or "credlimit.NAME.gN"; names of this
+		 * test have no dot. */
+		len = strcspn(de->d_name + 10, ".");
+		snprintf(name, sizeof(name), "%.*s", (int)len, de->d_name + 10);
+		credlimit_unlink(name);
+	}
+	closedir(dir);
 	return 0;
 }
 
