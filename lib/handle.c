@@ -487,15 +487,10 @@ free_handle:
 	free(cl);
 	return err;
 #else
-	struct credlimit log_only = {
-		.log = options->log,
-		.log_context = options->log_context,
-	};
-
-	cl_log(&log_only, CREDLIMIT_LOG_ERROR,
-	       "%.60s: this libcredlimit was built without Redis support "
-	       "(configure found no hiredis)",
-	       uri);
+	cl_log_options(options, CREDLIMIT_LOG_ERROR,
+		       "%.60s: this libcredlimit was built without Redis "
+		       "support (configure found no hiredis)",
+		       uri);
 	return -EPROTONOSUPPORT;
 #endif
 }
@@ -510,15 +505,10 @@ static int open_lease(const char *name, unsigned flags,
 	pthread_once(&atfork_once, register_atfork);
 	return cl_lease_open(name, flags, options, out);
 #else
-	struct credlimit log_only = {
-		.log = options->log,
-		.log_context = options->log_context,
-	};
-
-	cl_log(&log_only, CREDLIMIT_LOG_ERROR,
-	       "%.60s: leases need Redis, and this libcredlimit was built "
-	       "without it (configure found no hiredis)",
-	       name != NULL ? name : "(private)");
+	cl_log_options(options, CREDLIMIT_LOG_ERROR,
+		       "%.60s: leases need Redis, and this libcredlimit was "
+		       "built without it (configure found no hiredis)",
+		       name != NULL ? name : "(private)");
 	return -EPROTONOSUPPORT;
 #endif
 }
@@ -590,15 +580,10 @@ int credlimit_open(const char *name, unsigned flags,
 		options = &defaults;
 	}
 	if (is_redis_uri(name) && options->upstream != NULL) {
-		struct credlimit log_only = {
-			.log = options->log,
-			.log_context = options->log_context,
-		};
-
-		cl_log(&log_only, CREDLIMIT_LOG_ERROR,
-		       "options.upstream is set, but %.60s is a Redis URI: "
-		       "give the lease cache's name instead",
-		       name);
+		cl_log_options(options, CREDLIMIT_LOG_ERROR,
+			       "options.upstream is set, but %.60s is a Redis "
+			       "URI: give the lease cache's name instead",
+			       name);
 		return -EINVAL;
 	}
 	if (is_redis_uri(name))

@@ -11,17 +11,37 @@
 #include "handle.h"
 #include "log.h"
 
-void cl_log(const struct credlimit *cl, int level, const char *format, ...)
+/* Formats a message and passes it to fn, when there is one. */
+static void deliver(credlimit_log_fn fn, void *context, int level,
+		    const char *format, va_list args)
 {
 	char message[256];
+
+	if (fn == NULL)
+		return;
+	vsnprintf(message, sizeof(message), format, args);
+	fn(context, level, message);
+}
+
+void cl_log(const struct credlimit *cl, int level, const char *format, ...)
+{
 	va_list args;
 
-	if (cl == NULL || cl->log == NULL)
+	if (cl == NULL)
 		return;
-
 	va_start(args, format);
-	vsnprintf(message, sizeof(message), format, args);
+	deliver(cl->log, cl->log_context, level, format, args);
 	va_end(args);
+}
 
-	cl->log(cl->log_context, level, message);
+void cl_log_options(const struct credlimit_options *options, int level,
+		    const char *format, ...)
+{
+	va_list args;
+
+	if (options == NULL)
+		return;
+	va_start(args, format);
+	deliver(options->log, options->log_context, level, format, args);
+	va_end(args);
 }

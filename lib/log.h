@@ -13,4 +13,10 @@ struct credlimit;
 void cl_log(const struct credlimit *cl, int level, const char *format, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* As cl_log(), through the callback of options, for errors found before
+ * a handle exists. */
+void cl_log_options(const struct credlimit_options *options, int level,
+		    const char *format, ...)
+	__attribute__((format(printf, 3, 4)));
+
 #endif /* CREDLIMIT_LOG_H */

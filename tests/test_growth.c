@@ -51,23 +51,10 @@
 #include "shm/table.h"
 
 /*
- * tests/run-all.sh also runs this file in a ThreadSanitizer build.  There
- * a 16-byte compare-and-swap is emulated under a lock of its own process,
- * so it is not atomic against other processes, and counts that several
- * processes make on one key can come out wrong.  Only the threaded test
- * runs there, without its cross-process count checks.
+ * tests/run-all.sh also runs this file in a ThreadSanitizer build (see
+ * UNDER_TSAN in unit.h).  Only the threaded test runs there, without its
+ * cross-process count checks.
  */
-#if defined(__SANITIZE_THREAD__)
-#define UNDER_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define UNDER_TSAN 1
-#endif
-#endif
-#ifndef UNDER_TSAN
-#define UNDER_TSAN 0
-#endif
-
 #define MAX_CHILDREN 16
 #define MAX_SHARED 4
 

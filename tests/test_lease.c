@@ -30,22 +30,6 @@
 #include "redis_server.h"
 #include "unit.h"
 
-/*
- * ThreadSanitizer emulates 16-byte atomics under a lock of its own
- * process, so hosts of several processes lose updates under it.  Its build
- * runs only the test whose threads share one process.
- */
-#if defined(__SANITIZE_THREAD__)
-#define UNDER_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define UNDER_TSAN 1
-#endif
-#endif
-#ifndef UNDER_TSAN
-#define UNDER_TSAN 0
-#endif
-
 /* Start of the test's time axis: far from 0, like real Redis times. */
 #define T0 (UINT64_C(1000000) * SEC)
 
@@ -301,34 +285,34 @@ static void local_decisions_save_round_trips(void **ctx)
 	unlink_host(0, "save");
 }
 
-/* Workers of several hosts drain one key at one time: the hosts together
- * allow exactly R + I. */
-static void hosts_allow_exact_total(void **ctx)
-{
-	enum { HOSTS = 4, WORKERS = 3 };
-	struct credlimit_policy p = unit_policy(500, 3600 * SEC, 200, 150);
-	int64_t *allowed = shared_memory(sizeof(int64_t) * HOSTS * WORKERS);
-	int64_t total = 0;
+/* Work of one worker process of a simulated host; returns its exit
+ * status, 0 for success. */
+typedef int (*worker_fn)(credlimit_t *cl, int host, int worker, void *arg);
 
-	(void)ctx;
-	for (int h = 0; h < HOSTS; h++) {
+/*
+ * Forks `hosts` host processes, each with its own lease cache of prefix
+ * and options, and `workers` worker processes per host that run work on
+ * the host's handle.  Returns after every host and worker exited, failing
+ * the test unless all exited with 0.
+ */
+static void run_hosts(int hosts, int workers, const char *prefix,
+		      const char *options, const struct credlimit_policy *p,
+		      worker_fn work, void *arg)
+{
+	for (int h = 0; h < hosts; h++) {
 		pid_t host = fork();
+		credlimit_t *cl;
 
 		assert_true(host >= 0);
 		if (host != 0)
 			continue;
 
-		credlimit_t *cl;
-
-		if (open_host(h, "exact", "lease=16", "", &p, &cl) < 0)
+		if (open_host(h, prefix, options, "", p, &cl) < 0)
 			_exit(2);
-		for (int w = 0; w < WORKERS; w++) {
-			if (fork() == 0) {
-				allowed[h * WORKERS + w] = drain(cl, "shared", T0);
-				_exit(allowed[h * WORKERS + w] < 0 ? 3 : 0);
-			}
-		}
-		for (int w = 0; w < WORKERS; w++) {
+		for (int w = 0; w < workers; w++)
+			if (fork() == 0)
+				_exit(work(cl, h, w, arg));
+		for (int w = 0; w < workers; w++) {
 			int status;
 
 			if (wait(&status) < 0 || !WIFEXITED(status) ||
@@ -338,7 +322,33 @@ static void hosts_allow_exact_total(void **ctx)
 		credlimit_close(cl);
 		_exit(0);
 	}
-	wait_children(HOSTS);
+	wait_children(hosts);
+}
+
+#define EXACT_WORKERS 3
+
+/* Drains "shared" at T0, storing the units allowed in allowed[]. */
+static int drain_shared(credlimit_t *cl, int host, int worker, void *arg)
+{
+	int64_t *allowed = arg;
+	int64_t *mine = &allowed[host * EXACT_WORKERS + worker];
+
+	*mine = drain(cl, "shared", T0);
+	return *mine < 0 ? 3 : 0;
+}
+
+/* Workers of several hosts drain one key at one time: the hosts together
+ * allow exactly R + I. */
+static void hosts_allow_exact_total(void **ctx)
+{
+	enum { HOSTS = 4, WORKERS = EXACT_WORKERS };
+	struct credlimit_policy p = unit_policy(500, 3600 * SEC, 200, 150);
+	int64_t *allowed = shared_memory(sizeof(int64_t) * HOSTS * WORKERS);
+	int64_t total = 0;
+
+	(void)ctx;
+	run_hosts(HOSTS, WORKERS, "exact", "lease=16", &p, drain_shared,
+		  allowed);
 
 	for (int i = 0; i < HOSTS * WORKERS; i++)
 		total += allowed[i];
@@ -507,9 +517,9 @@ static void random_traffic_never_over_admits(void **ctx)
 	munmap(ph, sizeof(*ph));
 }
 
-/* A host killed while it holds units: the others never get them in that
- * window, the next window is whole again, and a restarted host returns
- * them while Redis can still take them. */
+/* A host killed with units in its cache: the others never get them in
+ * that window, the next window is whole again, and a restarted host
+ * returns them while Redis can still take them back. */
 static void killed_host_strands_bounded(void **ctx)
 {
 	struct credlimit_policy p = unit_policy(100, SEC, 50, 0);
@@ -565,8 +575,8 @@ static void killed_host_strands_bounded(void **ctx)
 	assert_int_equal(drain(b, "victim", T0), 100 - 63);
 
 	/* Window 1: the base allowance is whole again; the stranded units
-	 * would have become credits, and are lost while nobody returns
-	 * them. */
+	 * would have become credits, and are lost until a process of host A
+	 * returns them. */
 	assert_int_equal(credlimit_acquire_at(b, "victim", 6, 0, T0 + SEC, &r), 0);
 	assert_int_equal(r.remaining, 100);
 
@@ -647,73 +657,68 @@ static uint64_t realtime_ns(void)
 	return (uint64_t)ts.tv_sec * SEC + (uint64_t)ts.tv_nsec;
 }
 
+struct real_windows {
+	uint64_t window; /* ns */
+	uint64_t start;  /* index of the first window counted */
+	uint64_t count[64];
+};
+
+/* Decides until 4 windows before the end of the count, counting each
+ * allowed decision that started and returned within one real window. */
+static int decide_in_real_windows(credlimit_t *cl, int host, int worker,
+				  void *arg)
+{
+	struct real_windows *rw = arg;
+	uint64_t window = rw->window;
+
+	(void)host;
+	(void)worker;
+	while (realtime_ns() / window < rw->start + 64 - 4) {
+		struct credlimit_result r;
+		uint64_t before = realtime_ns();
+		uint64_t after;
+
+		if (credlimit_acquire(cl, "rt", 2, 1, &r) < 0 ||
+		    (r.flags & CREDLIMIT_RESULT_FALLBACK))
+			return 3;
+		after = realtime_ns();
+		if (r.verdict != CREDLIMIT_ALLOWED ||
+		    before / window != after / window ||
+		    before / window < rw->start)
+			continue;
+		__atomic_add_fetch(&rw->count[before / window - rw->start], 1,
+				   __ATOMIC_RELAXED);
+	}
+	return 0;
+}
+
 /*
  * Hosts deciding at Redis TIME, with 100 ms windows.  Redis on this host
- * reads the same CLOCK_REALTIME as the test, so a decision that started
+ * reads the same CLOCK_REALTIME as the test.  So a decision that started
  * and returned within one real window was spent in that window, and the
  * hosts together must not allow more than R of them in any window.
  */
 static void redis_time_windows_hold(void **ctx)
 {
-	enum { HOSTS = 3, WORKERS = 2, WINDOWS = 64 };
-	const uint64_t window = 100 * MS;
-	struct credlimit_policy p = unit_policy(20, window, 0, 0);
-	uint64_t *count = shared_memory(sizeof(uint64_t) * WINDOWS);
-	uint64_t start = realtime_ns() / window + 1;
+	enum { HOSTS = 3, WORKERS = 2 };
+	struct real_windows *rw = shared_memory(sizeof(*rw));
+	struct credlimit_policy p;
 	uint64_t busiest = 0;
 
 	(void)ctx;
-	for (int h = 0; h < HOSTS; h++) {
-		pid_t host = fork();
+	rw->window = 100 * MS;
+	rw->start = realtime_ns() / rw->window + 1;
+	p = unit_policy(20, rw->window, 0, 0);
+	run_hosts(HOSTS, WORKERS, "rtime", "lease=8", &p,
+		  decide_in_real_windows, rw);
 
-		assert_true(host >= 0);
-		if (host != 0)
-			continue;
-
-		credlimit_t *cl;
-
-		if (open_host(h, "rtime", "lease=8", "", &p, &cl) < 0)
-			_exit(2);
-		for (int w = 0; w < WORKERS; w++) {
-			if (fork() != 0)
-				continue;
-			while (realtime_ns() / window < start + WINDOWS - 4) {
-				struct credlimit_result r;
-				uint64_t before = realtime_ns();
-				uint64_t after;
-
-				if (credlimit_acquire(cl, "rt", 2, 1, &r) < 0 ||
-				    (r.flags & CREDLIMIT_RESULT_FALLBACK))
-					_exit(3);
-				after = realtime_ns();
-				if (r.verdict != CREDLIMIT_ALLOWED ||
-				    before / window != after / window ||
-				    before / window < start)
-					continue;
-				__atomic_add_fetch(&count[before / window - start],
-						   1, __ATOMIC_RELAXED);
-			}
-			_exit(0);
-		}
-		for (int w = 0; w < WORKERS; w++) {
-			int status;
-
-			if (wait(&status) < 0 || !WIFEXITED(status) ||
-			    WEXITSTATUS(status) != 0)
-				_exit(4);
-		}
-		credlimit_close(cl);
-		_exit(0);
-	}
-	wait_children(HOSTS);
-
-	for (int i = 0; i < WINDOWS; i++) {
-		if (count[i] > 20)
+	for (int i = 0; i < 64; i++) {
+		if (rw->count[i] > 20)
 			fail_msg("window %d: the hosts allowed %llu requests, "
 				 "the limit is 20",
-				 i, (unsigned long long)count[i]);
-		if (count[i] > busiest)
-			busiest = count[i];
+				 i, (unsigned long long)rw->count[i]);
+		if (rw->count[i] > busiest)
+			busiest = rw->count[i];
 	}
 	/* The traffic reached the limit: the check above had something to
 	 * check. */
@@ -721,7 +726,7 @@ static void redis_time_windows_hold(void **ctx)
 
 	for (int h = 0; h < HOSTS; h++)
 		unlink_host(h, "rtime");
-	munmap(count, sizeof(uint64_t) * WINDOWS);
+	munmap(rw, sizeof(*rw));
 }
 
 /* Sleeps until `offset` ns past the start of a real-time window. */
@@ -1032,8 +1037,8 @@ static void unreachable_redis_beyond_lease(void **ctx)
 	unlink_host(0, "down");
 }
 
-/* A worker killed while it takes a lease leaves its pid in the entry;
- * the next worker sees it dead and takes the lease itself. */
+/* A worker killed while it takes a lease leaves its pid in the entry.
+ * The next worker finds that pid dead and takes the lease itself. */
 static void dead_fetcher_not_waited(void **ctx)
 {
 	struct credlimit_policy p = unit_policy(100, 3600 * SEC, 0, 0);
@@ -1093,6 +1098,8 @@ int main(void)
 	};
 
 	rs_require_server();
+	/* Under ThreadSanitizer, hosts of several processes lose updates
+	 * (see UNDER_TSAN): only the threaded test runs. */
 	if (UNDER_TSAN)
 		cmocka_set_test_filter("threads_allow_exact_total");
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -19,6 +19,24 @@
 
 #include "credlimit.h"
 
+/*
+ * True in a ThreadSanitizer build, which tests/run-all.sh makes.  There a
+ * 16-byte compare-and-swap is emulated under a lock of its own process, so
+ * it is not atomic against other processes, and counts that several
+ * processes make on one key can come out wrong: tests run only their
+ * threaded cases there.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define UNDER_TSAN 1
+#endif
+#endif
+#ifndef UNDER_TSAN
+#define UNDER_TSAN 0
+#endif
+
 #define MS UINT64_C(1000000)
 #define SEC UINT64_C(1000000000)
 

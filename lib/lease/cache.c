@@ -46,7 +46,7 @@ uint64_t cl_lease_units_held(struct credlimit *local)
 {
 	struct cl_table_map *t;
 	struct cl_view *view;
-	uint64_t held = 0;
+	uint64_t units = 0;
 
 	if (cl_view_refresh(local) < 0)
 		return 0;
@@ -67,10 +67,10 @@ uint64_t cl_lease_units_held(struct credlimit *local)
 		state = cl_state_load(e);
 		if (cl_state_flags(state.hi) == CL_STATE_LIVE &&
 		    cl_state_wid(state.hi) != 0)
-			held += cl_lease_units(state.lo);
+			units += cl_lease_units(state.lo);
 	}
 	rcu_read_unlock();
-	return held;
+	return units;
 }
 
 #ifndef HAVE_HIREDIS

@@ -8,14 +8,15 @@
  *   - Redis had nothing left for this window (EMPTY): deny here, done;
  *   - otherwise claim the lease: set this process as the fetcher, take out
  *     units of an ended window to return them with the request, and adapt
- *     the size; then ask Redis (lease script) for 2^exponent units, at
- *     least the cost, and add the grant minus the cost to the entry.
+ *     the size.  Then request 2^exponent units, at least the cost, from
+ *     the lease script in Redis, and add the grant minus the cost to the
+ *     entry.
  *
  * While another live process fetches for the key, a decision waits up to
  * lease_wait_us for its units, then takes a lease of its own: a slow Redis
  * must not make every worker of the host wait for one of them.  A fetcher
- * that dies leaves its pid in the entry; the next decision sees it dead
- * and claims the lease itself.
+ * that dies leaves its pid in the entry, and the next decision that finds
+ * the pid dead claims the lease itself.
  *
  * Why the global limit holds: Redis charges each lease in full, as one
  * request of that cost, at the time it grants it, and units are spent only
@@ -85,15 +86,6 @@ struct install {
 	uint64_t back_window;
 	uint64_t back_window_ns;
 };
-
-static unsigned max_exponent(const struct cl_lease *st)
-{
-	unsigned e = 0;
-
-	while (e < CL_LEASE_EXP_MAX && (UINT32_C(1) << (e + 1)) <= st->config.lease_max)
-		e++;
-	return e;
-}
 
 /* Fills *r for a decision made on this host's units alone. */
 static void local_result(struct cl_lease *st, int local_id,
@@ -262,8 +254,8 @@ static int spend(const struct cl_slot *slot, struct spend_call *call)
 		else if (ended && ls.exponent > 0 &&
 			 (uint64_t)ls.units * 2 > (UINT64_C(1) << ls.exponent))
 			c->exponent = ls.exponent - 1;
-		if (c->exponent > max_exponent(st))
-			c->exponent = max_exponent(st);
+		if (c->exponent > st->config.exponent_max)
+			c->exponent = st->config.exponent_max;
 		c->refund = ended ? ls.units : 0;
 		c->refund_window = ls.window;
 		c->refund_window_ns = window_ns;

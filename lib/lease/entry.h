@@ -13,7 +13,7 @@
  *                          yet), slot generation and flags: as
  *                          shm/entry.h
  *   state_lo  bits 31..0   units left
- *             bits 36..32  size exponent: the next lease asks for
+ *             bits 36..32  size exponent: the next lease requests
  *                          2^exponent units, capped by the lease option
  *             bit  37      EMPTY: Redis had nothing left for this window
  *                          when it last replied, so decisions that need

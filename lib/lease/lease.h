@@ -17,7 +17,7 @@
  * Per-process state: the maps between upstream and local policy ids, and
  * the cursor of the background sweep, guarded by `lock`, which fork()
  * takes in every open handle (open.c) so that a child never inherits it
- * held.  Nobody waits for a Redis handle's lock while holding it.
+ * held.  No thread waits for a Redis handle's lock while it holds this one.
  * Everything shared lives in the lease cache's segments.
  */
 #ifndef CREDLIMIT_LEASE_H
@@ -36,6 +36,7 @@ struct cl_lease_config {
 	char name[CREDLIMIT_NAME_MAX + 1]; /* the lease cache's name */
 	char *upstream;                     /* Redis URI, allocated */
 	uint32_t lease_max;                 /* units, 1 .. CREDLIMIT_LEASE_MAX */
+	unsigned exponent_max;              /* floor(log2(lease_max)) */
 	uint64_t idle_ns;                   /* return after this idle time */
 	uint64_t wait_ns;                   /* wait for another's lease */
 };

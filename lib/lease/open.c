@@ -24,6 +24,7 @@
 
 #include "backend.h"
 #include "handle.h"
+#include "lease/entry.h"
 #include "lease/lease.h"
 #include "log.h"
 #include "redis/decide.h"
@@ -197,6 +198,9 @@ static int parse_config(struct credlimit *log, const char *name,
 	}
 
 copy_upstream:
+	while (cfg->exponent_max < CL_LEASE_EXP_MAX &&
+	       (UINT32_C(1) << (cfg->exponent_max + 1)) <= cfg->lease_max)
+		cfg->exponent_max++;
 	if (upstream == NULL)
 		return 0;
 	if (strncmp(upstream, "redis", 5) != 0) {

@@ -29,10 +29,10 @@
 #include "redis/lease.h"
 #include "state.h"
 
-/* Units taken out of entries in one pass, returned after it. */
+/* Units taken out of one entry, to return to Redis after the pass. */
 #define RETURN_BATCH 32
 
-struct taken {
+struct held_units {
 	uint8_t key[CREDLIMIT_KEY_INLINE_MAX];
 	size_t key_len;
 	int local_id;
@@ -84,7 +84,7 @@ uint64_t cl_lease_give_back(struct cl_lease *st, int policy,
  */
 static bool take_due(struct credlimit *local, struct cl_table_map *t,
 		     uint64_t index, uint64_t now_ns, uint64_t min_idle_ns,
-		     struct taken *out)
+		     struct held_units *out)
 {
 	struct cl_entry *e = &t->entries[index];
 	struct cl_state_word state, next;
@@ -126,7 +126,7 @@ int64_t cl_lease_sweep(struct cl_lease *st, uint64_t now_ns,
 		       uint64_t *next)
 {
 	struct cl_stripe *stripe = cl_stripe_of_thread(st->local);
-	struct taken batch[RETURN_BATCH];
+	struct held_units batch[RETURN_BATCH];
 	uint64_t index = start, scanned = 0, limit = count;
 	int64_t returned = 0;
 	int err;
@@ -165,7 +165,7 @@ int64_t cl_lease_sweep(struct cl_lease *st, uint64_t now_ns,
 		rcu_read_unlock();
 
 		for (int i = 0; i < n; i++) {
-			struct taken *u = &batch[i];
+			struct held_units *u = &batch[i];
 			int policy;
 
 			policy = cl_lease_upstream_policy(st, u->local_id);
@@ -190,7 +190,7 @@ static int take_key_change(struct credlimit *cl, struct cl_located *loc,
 			   void *arg)
 {
 	struct cl_state_word current = loc->slot.state;
-	struct taken *out = arg;
+	struct held_units *out = arg;
 
 	for (;;) {
 		struct cl_state_word next = current;
@@ -214,7 +214,7 @@ static int take_key_change(struct credlimit *cl, struct cl_located *loc,
 void cl_lease_return_key(struct cl_lease *st, const void *key,
 			 size_t key_len)
 {
-	struct taken u = { 0 };
+	struct held_units u = { 0 };
 	struct cl_key k;
 	int policy;
 

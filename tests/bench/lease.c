@@ -3,10 +3,10 @@
  *
  * Starts its own redis-server on 127.0.0.1 (tests/redis_server.h).  Each
  * row forks PROCESSES workers that call credlimit_acquire() on keys drawn
- * from a set of customers for the given time: first on the plain Redis
- * backend (one round trip per decision), then on lease caches with a
- * largest lease of 1, 8, 32 and 128 units, each row on a new cache and a
- * new Redis prefix.  The policy allows every request, so the figures are
+ * from a set of customers for the given time.  The first row uses the
+ * plain Redis backend (one round trip per decision).  The others use lease
+ * caches with a largest lease of 1, 8, 32 and 128 units, each row on a new
+ * cache and a new Redis prefix.  The policy allows every request, so the figures are
  * the cost of a decision.  Prints decisions per second, Redis round trips
  * per 1,000 decisions (leases taken plus return-only calls), and the
  * latency quantiles of the merged histograms.
@@ -31,54 +31,16 @@
 static int measure(credlimit_t *cl, unsigned lease, int processes,
 		   unsigned keys, unsigned seconds)
 {
-	size_t size = sizeof(struct bench_hist) * (size_t)processes;
 	struct credlimit_stats before = { 0 }, after = { 0 };
-	struct bench_hist all = { 0 };
-	struct bench_hist *hists;
-	uint64_t start, deadline, elapsed, round_trips;
+	struct bench_hist all;
+	uint64_t elapsed, round_trips;
 	char label[32];
-	int failed = 0;
 
-	hists = mmap(NULL, size, PROT_READ | PROT_WRITE,
-		     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (hists == MAP_FAILED) {
-		perror("bench-lease: mmap");
-		return 1;
-	}
-	memset(hists, 0, size);
 	if (lease > 0 && credlimit_stats(cl, &before) < 0)
 		return 1;
-
-	start = bench_monotonic_ns();
-	deadline = start + seconds * SEC;
-	for (int i = 0; i < processes; i++) {
-		pid_t pid = fork();
-
-		if (pid < 0) {
-			perror("bench-lease: fork");
-			return 1;
-		}
-		if (pid == 0)
-			_exit(bench_acquire_worker(cl, keys, deadline, (unsigned)i + 1,
-					 &hists[i]));
-	}
-	for (int i = 0; i < processes; i++) {
-		int status;
-
-		if (wait(&status) < 0 || !WIFEXITED(status) ||
-		    WEXITSTATUS(status) != 0)
-			failed++;
-	}
-	elapsed = bench_monotonic_ns() - start;
-
-	for (int i = 0; i < processes; i++)
-		hist_merge(&all, &hists[i]);
-	munmap(hists, size);
-	if (failed > 0) {
-		fprintf(stderr, "bench-lease: %d workers failed a decision\n",
-			failed);
+	if (bench_run_workers("bench-lease", cl, processes, keys, seconds,
+			      &all, &elapsed) != 0)
 		return 1;
-	}
 
 	round_trips = all.count;
 	snprintf(label, sizeof(label), "plain Redis");

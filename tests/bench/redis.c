@@ -27,48 +27,12 @@
 static int measure(const char *backend, credlimit_t *cl, int processes,
 		   unsigned keys, unsigned seconds)
 {
-	size_t size = sizeof(struct bench_hist) * (size_t)processes;
-	struct bench_hist *hists;
-	struct bench_hist all = { 0 };
-	uint64_t start, deadline, elapsed;
-	int failed = 0;
+	struct bench_hist all;
+	uint64_t elapsed;
 
-	hists = mmap(NULL, size, PROT_READ | PROT_WRITE,
-		     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (hists == MAP_FAILED) {
-		perror("bench-redis: mmap");
-		return 1;
-	}
-	memset(hists, 0, size);
-
-	start = bench_monotonic_ns();
-	deadline = start + seconds * SEC;
-	for (int i = 0; i < processes; i++) {
-		pid_t pid = fork();
-
-		if (pid < 0) {
-			perror("bench-redis: fork");
-			return 1;
-		}
-		if (pid == 0)
-			_exit(bench_acquire_worker(cl, keys, deadline, (unsigned)i + 1,
-					 &hists[i]));
-	}
-	for (int i = 0; i < processes; i++) {
-		int status;
-
-		if (wait(&status) < 0 || !WIFEXITED(status) ||
-		    WEXITSTATUS(status) != 0)
-			failed++;
-	}
-	elapsed = bench_monotonic_ns() - start;
-
-	for (int i = 0; i < processes; i++)
-		hist_merge(&all, &hists[i]);
-	munmap(hists, size);
-	if (failed > 0) {
-		fprintf(stderr, "bench-redis: %d %s workers failed a decision\n",
-			failed, backend);
+	if (bench_run_workers("bench-redis", cl, processes, keys, seconds,
+			      &all, &elapsed) != 0) {
+		fprintf(stderr, "bench-redis: the %s row failed\n", backend);
 		return 1;
 	}
 

@@ -22,4 +22,14 @@ uint64_t bench_monotonic_ns(void);
 int bench_acquire_worker(credlimit_t *cl, unsigned keys, uint64_t deadline,
 			 unsigned seed, struct bench_hist *hist);
 
+/*
+ * Forks `processes` workers running bench_acquire_worker() on cl for
+ * `seconds`, waits for them, and merges their histograms into *all.
+ * Returns 0, or 1 after printing why (as program) when a worker failed or
+ * the fork or the shared memory did.
+ */
+int bench_run_workers(const char *program, credlimit_t *cl, int processes,
+		      unsigned keys, unsigned seconds, struct bench_hist *all,
+		      uint64_t *elapsed_ns);
+
 #endif /* CREDLIMIT_BENCH_WORKER_H */
