@@ -472,12 +472,13 @@ CREDLIMIT_API int credlimit_unlink(const char *name);
 CREDLIMIT_API const char *credlimit_name(const credlimit_t *cl);
 
 /*
- * Returns the current time in the time base of the limiter's decisions at
- * CREDLIMIT_NOW, in ns: CLOCK_MONOTONIC for shared memory, CLOCK_REALTIME
- * of this host (an estimate of Redis TIME) for Redis, and for a lease
- * handle or lease cache CLOCK_MONOTONIC plus the cache's offset to Redis
- * TIME (CLOCK_MONOTONIC alone until its first lease).  For tools that
- * show ages and waits of stored times.  NULL gives CLOCK_MONOTONIC.
+ * Returns the current time, in ns, in the time base of the limiter's
+ * decisions at CREDLIMIT_NOW.  That is CLOCK_MONOTONIC for shared memory
+ * and CLOCK_REALTIME of this host (an estimate of Redis TIME) for Redis.
+ * For a lease handle or lease cache it is CLOCK_MONOTONIC plus the
+ * cache's offset to Redis TIME, or CLOCK_MONOTONIC alone until its first
+ * lease.  For tools that show ages and waits of stored times.  NULL gives
+ * CLOCK_MONOTONIC.
  */
 CREDLIMIT_API uint64_t credlimit_now(const credlimit_t *cl);
 
@@ -507,9 +508,9 @@ CREDLIMIT_API bool credlimit_created(const credlimit_t *cl);
  * policy kept changing), errors of the local limiter.
  *
  * Leases: no system call and no round trip while this host's units of the
- * key cover the cost (CREDLIMIT_RESULT_LEASED); else one round trip that
- * takes the next lease, after waiting up to lease_wait_us for another
- * process's.  A decision may also return idle units (docs/leases.md).
+ * key cover the cost (CREDLIMIT_RESULT_LEASED).  Otherwise one round trip
+ * takes the next lease, after a wait of up to lease_wait_us for another
+ * process's lease of the key.  A decision may also return idle units (docs/leases.md).
  * Extra error: -EMEDIUMTYPE on a lease cache opened without its upstream.
  */
 CREDLIMIT_API int credlimit_acquire(credlimit_t *cl, const void *key,
@@ -682,10 +683,11 @@ CREDLIMIT_API int credlimit_check(credlimit_t *cl, credlimit_problem_fn report,
  * this host is at least min_idle_ns old at now_ns (0: every key), and those
  * whose window has ended by now_ns whatever their age.  now_ns is in the
  * time base of the decisions: CREDLIMIT_NOW for limiters that decide at
- * Redis TIME, the caller's clock for those that pass times.  Decisions already do this in small
- * steps and credlimit_close() does it for every key; a server whose workers
- * may sit idle calls it from a timer so that idle hosts do not keep
- * capacity other hosts need.  One round trip per key returned.
+ * Redis TIME, the caller's clock for those that pass times.  Decisions
+ * already do this in small steps, and credlimit_close() does it for every
+ * key.  A server whose workers may sit idle calls it from a timer, so that
+ * idle hosts do not keep capacity other hosts need.  One round trip per
+ * key returned.
  *
  * Returns the number of units Redis took back (late units it refuses are
  * counted as lost in the statistics), or -EINVAL (not a lease limiter),

@@ -5,11 +5,11 @@
  * own requests during the window they were charged in.  It gives back the
  * units it did not spend with its next lease, or with a call that only
  * returns units (want and cost 0).  Redis accepts a refund of the current
- * window in full (up to R + C units left), a refund of the window before
- * the last roll up to the credits those units would have become at that
- * roll, and nothing of older windows or another window length.  So the
- * units spent never exceed what the algorithm would allow for exactly
- * those requests.  The script's rules are in lib/redis/script.c.
+ * window in full, up to R + C units left.  Of the window before the last
+ * roll it accepts up to the credits those units would have become at that
+ * roll, and nothing of older windows, of another window length, or under
+ * other numbers than the last stored decision's.  So the units spent never
+ * exceed what the algorithm would allow for exactly those requests.  The script's rules are in lib/redis/script.c.
  */
 #ifndef CREDLIMIT_REDIS_LEASE_H
 #define CREDLIMIT_REDIS_LEASE_H

@@ -13,11 +13,11 @@
  * double estimate corrected with exact limb products.  The differential
  * test in tests/test_redis.c compares it with the C algorithm.
  *
- * Arguments: KEYS[1] the customer's hash.  ARGV: the mode ("d" decide,
- * "l" lease, "s" set credits, "r" reset, "p" peek), now (decimal ns, or ""
- * for Redis TIME), policy id, R, W (decimal ns), C, I, the cost (or the
- * credits for "s"), and "1" to set the expiry or "0" to keep the key
- * without one.  A lease adds the units wanted n, the units refunded r, and
+ * Arguments: KEYS[1] the customer's hash.  ARGV[1] is the mode: "d"
+ * decide, "l" lease, "s" set credits, "r" reset or "p" peek.  Then come now
+ * (decimal ns, or "" for Redis TIME), policy id, R, W (decimal ns), C, I,
+ * the cost (or the credits for "s"), and "1" to set the expiry or "0" to
+ * keep the key without one.  A lease adds the units wanted n, the units refunded r, and
  * the window index and window length (decimal ns) they were charged in.
  *
  * Replies: {1, ID} when the key's policy is ID and not the one passed (the
